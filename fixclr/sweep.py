@@ -1,0 +1,298 @@
+"""A sweep config: load and validate it, expand it into folds, write each fold's ``fold.yaml``.
+
+Shared by the Snakefile (the DAG), the launcher (``fixclr status/resubmit --sweep``) and the
+results (which folds are missing). A config is checked against
+``workflow/schemas/config.schema.yaml`` (which also supplies the defaults), then against what the
+project knows: registered methods, the dataset's domains, and the size of its smallest class.
+Every error names the offending key.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from fixclr.io import atomic_write_text
+
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class SweepConfigError(ValueError):
+    """A sweep config that cannot run; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One LODO fold: its run folder and the exact content of ``<run_dir>/fold.yaml``."""
+
+    run_dir: Path
+    spec: dict
+
+
+# --- paths of the artefacts (docs/architecture.md) ---------------------------------------------
+
+
+def dataset_root(sweep: dict, dataset: str) -> Path:
+    """The image folder of ``dataset``: the generated one for a demo, else the configured root."""
+    entry = sweep["datasets"][dataset]
+    return Path(sweep["results_dir"], "data", dataset) if entry["demo"] else Path(entry["root"])
+
+
+def shards_dir(sweep: dict, dataset: str) -> Path:
+    """Folder of a dataset's HDF5 shards, per-domain records and manifest."""
+    return Path(sweep["results_dir"], "shards", dataset)
+
+
+def manifest_path(sweep: dict, dataset: str) -> Path:
+    """The dataset's merged ``manifest.json``."""
+    return shards_dir(sweep, dataset) / "manifest.json"
+
+
+def split_path(sweep: dict, dataset: str, labels_per_class: int, seed: int) -> Path:
+    """The split file of (dataset, label budget, seed)."""
+    return Path(sweep["results_dir"], "splits", dataset, f"n{labels_per_class}_s{seed}.json")
+
+
+def weights_path(sweep: dict, backbone: str) -> Path:
+    """The local ImageNet weights file of a pretrained backbone."""
+    return Path(sweep["weights_dir"], f"{backbone}.pth")
+
+
+def variant_name(variant: dict) -> str:
+    """``<method>[+<regularizer>][-<tag>]``: the variant's folder and table row name."""
+    name = variant["method"]
+    if variant["regularizer"] != "none":
+        name += f"+{variant['regularizer']}"
+    if "tag" in variant:
+        name += f"-{variant['tag']}"
+    return name
+
+
+# --- loading and validation ---------------------------------------------------------------------
+
+
+def _validator_filling_defaults() -> type:
+    """A Draft 2020-12 validator that also writes each property's schema default into the instance."""
+    base = jsonschema.Draft202012Validator
+    validate_properties = base.VALIDATORS["properties"]
+
+    def properties_with_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema:
+                    instance.setdefault(name, copy.deepcopy(subschema["default"]))
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": properties_with_defaults})
+
+
+def _schema_errors(sweep: dict) -> list[str]:
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    validator = _validator_filling_defaults()(schema)
+    errors = sorted(validator.iter_errors(sweep), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"{'.'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}" for e in errors]
+
+
+def _read_config(path_or_dict) -> tuple[dict, str]:
+    if isinstance(path_or_dict, dict):
+        return copy.deepcopy(path_or_dict), "sweep config"
+    path = Path(path_or_dict)
+    if not path.is_file():
+        raise SweepConfigError(f"{path}: no such sweep config file")
+    loaded = yaml.safe_load(path.read_text())
+    if not isinstance(loaded, dict):
+        raise SweepConfigError(f"{path}: a sweep config must be a YAML mapping")
+    return loaded, str(path)
+
+
+def load_sweep(path_or_dict) -> dict:
+    """Read (a YAML file) and validate a sweep config; return it with the schema's defaults filled in.
+
+    Raises SweepConfigError naming the key for a schema violation (typo, wrong type), an unknown
+    method or backbone or domain, a training key the trainer does not know, or a label budget
+    larger than the smallest class of a domain.
+    """
+    sweep, source = _read_config(path_or_dict)
+    errors = _schema_errors(sweep)
+    if not errors:
+        sweep.setdefault("weights_dir", str(Path(sweep["results_dir"], "weights")))
+        errors = _semantic_errors(sweep)
+    if errors:
+        raise SweepConfigError(f"{source}: invalid sweep config:\n  " + "\n  ".join(errors))
+    return sweep
+
+
+def _semantic_errors(sweep: dict) -> list[str]:
+    errors = []
+    for name, entry in sweep["datasets"].items():
+        errors += _dataset_errors(sweep, name, entry)
+    if errors:
+        return errors
+    return _training_errors(sweep)
+
+
+def _dataset_errors(sweep: dict, name: str, entry: dict) -> list[str]:
+    key = f"datasets.{name}"
+    if not entry["demo"] and "root" not in entry:
+        return [f"{key}.root: required unless demo: true (the image folder ROOT/<domain>/<class>/<image>)"]
+    try:
+        facts = dataset_facts(sweep, name)
+    except SweepConfigError as error:
+        return [str(error)]
+    errors = []
+    if entry["targets"] != "all":
+        errors += [
+            f"{key}.targets: unknown domain {target!r}; {name} has {', '.join(facts.domains)}"
+            for target in entry["targets"] if target not in facts.domains
+        ]
+    if facts.class_counts is not None:
+        for labels in sweep["sweep"]["labels_per_class"]:
+            for domain, counts in facts.class_counts.items():
+                cls, smallest = min(counts.items(), key=lambda item: item[1])
+                if labels > smallest:
+                    errors.append(
+                        f"sweep.labels_per_class: {labels} labels per class is more than class {cls!r} "
+                        f"of domain {domain!r} of {name} has ({smallest} images, {facts.source})"
+                    )
+    return errors
+
+
+def _training_errors(sweep: dict) -> list[str]:
+    """Resolve the training configs with fixclr/config.py, which knows every key: the shared
+    ``train``/``fixclr`` blocks with each backbone first, then each variant."""
+    grid = sweep["sweep"]
+    shared = {"method": grid["variants"][0]["method"], "regularizer": "fixclr"}
+    errors = []
+    for backbone, pretrained in itertools.product(grid["backbones"], grid["pretrained"]):
+        errors += _resolve_errors(sweep, shared, backbone, pretrained, "the shared settings (train, fixclr, sweep.backbones)")
+    if errors:
+        return list(dict.fromkeys(errors))
+    for index, variant in enumerate(grid["variants"]):
+        where = f"sweep.variants[{index}] ({variant_name(variant)})"
+        errors += _resolve_errors(sweep, variant, grid["backbones"][0], grid["pretrained"][0], where)
+    return errors
+
+
+def _resolve_errors(sweep: dict, variant: dict, backbone: str, pretrained: bool, where: str) -> list[str]:
+    from fixclr.config import ConfigError, resolve
+
+    dataset = next(iter(sweep["datasets"]))
+    grid = sweep["sweep"]
+    spec = _fold_spec(sweep, dataset, backbone, pretrained, {"regularizer": "none", **variant},
+                      grid["labels_per_class"][0], grid["seeds"][0], target_domains(sweep, dataset)[0],
+                      Path("check"))
+    try:
+        resolve(spec["train"], where=where)
+    except ConfigError as error:
+        return [str(error) if where in str(error) else f"{where}: {error}"]
+    return []
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What is known of a dataset before training: its domains, and class sizes once ingested."""
+
+    domains: list[str]
+    class_counts: dict[str, dict[str, int]] | None  # domain -> class -> images (manifest only)
+    source: str
+
+
+def dataset_facts(sweep: dict, dataset: str) -> DatasetFacts:
+    """Domains (and class sizes) of ``dataset``: from its manifest if ingested, else its preset,
+    else the config's ``domains`` list."""
+    from data_prep.presets import PRESETS
+
+    manifest = manifest_path(sweep, dataset)
+    if manifest.is_file():
+        domains = json.loads(manifest.read_text())["domains"]
+        counts = {domain: record["class_counts"] for domain, record in domains.items()}
+        return DatasetFacts(list(domains), counts, f"manifest {manifest}")
+    entry = sweep["datasets"][dataset]
+    preset = entry.get("preset", dataset)
+    if preset in PRESETS:
+        return DatasetFacts(list(PRESETS.get(preset).domains), None, f"preset {preset}")
+    if "preset" in entry:
+        raise SweepConfigError(f"datasets.{dataset}.preset: unknown preset {preset!r}; known: {', '.join(PRESETS.names())}")
+    if "domains" in entry:
+        return DatasetFacts(list(entry["domains"]), None, "config")
+    raise SweepConfigError(
+        f"datasets.{dataset}: its domains are unknown: give domains: [...] or a preset ({', '.join(PRESETS.names())})"
+    )
+
+
+# --- folds ----------------------------------------------------------------------------------------
+
+
+def target_domains(sweep: dict, dataset: str) -> list[str]:
+    """The held-out target domains of ``dataset``: all its domains unless the config lists some."""
+    targets = sweep["datasets"][dataset]["targets"]
+    return dataset_facts(sweep, dataset).domains if targets == "all" else list(targets)
+
+
+def _fold_spec(sweep: dict, dataset: str, backbone: str, pretrained: bool, variant: dict,
+               labels: int, seed: int, target: str, run_dir: Path) -> dict:
+    train = {**sweep["train"], **variant.get("train", {})}
+    train.update(
+        dataset=dataset,
+        manifest=str(manifest_path(sweep, dataset)),
+        split=str(split_path(sweep, dataset, labels, seed)),
+        target_domain=target,
+        method=variant["method"],
+        regularizer=variant["regularizer"],
+        backbone=backbone,
+        pretrained=pretrained,
+        labels_per_class=labels,
+        seed=seed,
+        out_dir=str(run_dir),
+    )
+    fixclr = {**sweep["fixclr"], **variant.get("fixclr", {})}
+    if variant["regularizer"] == "fixclr" and fixclr:
+        train["fixclr"] = fixclr
+    if pretrained:
+        train["weights"] = str(weights_path(sweep, backbone))
+    launch = {
+        "cluster": sweep["cluster"],
+        "submitit_folder": str(Path(sweep["results_dir"], "submitit")),
+        **sweep["launch"],
+    }
+    return {"train": train, "launch": launch}
+
+
+def expand_folds(sweep: dict) -> list[Fold]:
+    """Every fold of the sweep, in a deterministic order (config order of every axis)."""
+    folds = []
+    grid = sweep["sweep"]
+    for dataset in sweep["datasets"]:
+        targets = target_domains(sweep, dataset)
+        for backbone, pretrained, variant, labels, seed, target in itertools.product(
+            grid["backbones"], grid["pretrained"], grid["variants"], grid["labels_per_class"],
+            grid["seeds"], targets,
+        ):
+            run_dir = Path(
+                sweep["results_dir"], "runs", dataset, backbone + ("-pt" if pretrained else ""),
+                variant_name(variant), target, f"n{labels}", f"s{seed}",
+            )
+            spec = _fold_spec(sweep, dataset, backbone, pretrained, variant, labels, seed, target, run_dir)
+            folds.append(Fold(run_dir=run_dir, spec=spec))
+    return folds
+
+
+def fold_spec_text(spec: dict) -> str:
+    """The YAML text of a fold spec (sorted keys: equal specs give identical bytes)."""
+    return yaml.safe_dump(json.loads(json.dumps(spec)), sort_keys=True, default_flow_style=False)
+
+
+def write_fold_spec(fold: Fold) -> Path:
+    """Atomically write ``run_dir/fold.yaml``; an identical existing file is left untouched."""
+    path = fold.run_dir / "fold.yaml"
+    text = fold_spec_text(fold.spec)
+    if not (path.is_file() and path.read_text() == text):
+        atomic_write_text(path, text)
+    return path
+
