@@ -1,0 +1,88 @@
+"""FreeMatch (Wang et al., ICLR 2023): self-adaptive thresholding and class fairness.
+
+Running statistics (EMA decay ``lambda = freematch.ema_decay``, all initialised to ``1/C``),
+updated with the weak-view probabilities ``q_b`` of the whole (all-rank) batch *before* masking:
+
+- global threshold ``tau_t = lambda tau_{t-1} + (1 - lambda) mean_b max(q_b)``;
+- class-wise confidence ``p_t = lambda p_{t-1} + (1 - lambda) mean_b q_b``;
+- pseudo-label histogram ``h_t = lambda h_{t-1} + (1 - lambda) Hist(argmax q_b)``.
+
+A sample predicted as class ``c`` is trusted when ``max(q_b) >= MaxNorm(p_t)_c * tau_t``.
+The self-adaptive fairness loss ``L_f = -H(SumNorm(p_t / h_t), SumNorm(pbar / hbar))``, with
+``pbar`` and ``hbar`` the mean probability and argmax histogram of the *strong* views of the
+trusted samples (``H`` the cross-entropy; as in USB, a class absent from ``hbar`` contributes 0
+to ``pbar / hbar``), is weighted by ``freematch.fairness_weight`` and returned as ``extra_loss``.
+It is computed on the local batch (as in USB), so under DDP it is the mean of per-rank values.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from fixclr.distributed import all_gather_nograd
+from fixclr.methods.base import METHODS, PseudoLabels, SSLMethod
+
+LOG_EPSILON = 1e-12
+"""Added inside the fairness loss's logarithm, where a class may have zero probability mass."""
+
+
+def sum_normalise(x: torch.Tensor) -> torch.Tensor:
+    """``x / sum(x)`` along the last dimension."""
+    return x / x.sum(dim=-1, keepdim=True)
+
+
+def class_histogram(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Fraction of ``labels`` equal to each class."""
+    return torch.bincount(labels, minlength=num_classes).float() / labels.numel()
+
+
+@METHODS.register("freematch")
+class FreeMatch(SSLMethod):
+    """Hard weak-view pseudo-labels kept above a self-adaptive, class-modulated threshold."""
+
+    def __init__(self, cfg: dict, num_classes: int, num_unlabeled: int):
+        super().__init__(cfg, num_classes, num_unlabeled)
+        settings = cfg["freematch"]
+        self.ema_decay = float(settings["ema_decay"])
+        self.fairness_weight = float(settings["fairness_weight"])
+        uniform = torch.full((num_classes,), 1.0 / num_classes)
+        self.register_buffer("global_threshold", torch.tensor(1.0 / num_classes))
+        self.register_buffer("class_confidence", uniform.clone())
+        self.register_buffer("label_histogram", uniform.clone())
+
+    def class_thresholds(self) -> torch.Tensor:
+        """Self-adaptive threshold ``MaxNorm(p_t)_c * tau_t`` of every class."""
+        return self.global_threshold * self.class_confidence / self.class_confidence.max()
+
+    def pseudo_label(
+        self, logits_weak: torch.Tensor, logits_strong: torch.Tensor, idx: torch.Tensor, step: int
+    ) -> PseudoLabels:
+        """Update the EMAs with this batch, mask with the new thresholds, add the fairness loss."""
+        probs = logits_weak.detach().float().softmax(dim=-1)
+        self._update_statistics(all_gather_nograd(probs))
+        max_prob, labels = probs.max(dim=-1)
+        mask = max_prob >= self.class_thresholds()[labels]
+        fairness = self.fairness_loss(logits_strong, mask)
+        return PseudoLabels(
+            labels=labels, weight=mask.float(), mask=mask, extra_loss=self.fairness_weight * fairness
+        )
+
+    @torch.no_grad()
+    def _update_statistics(self, probs: torch.Tensor) -> None:
+        """One EMA step of ``tau_t``, ``p_t`` and ``h_t`` from the all-rank weak probabilities."""
+        max_prob, labels = probs.max(dim=-1)
+        weight = 1.0 - self.ema_decay
+        self.global_threshold.lerp_(max_prob.mean(), weight)
+        self.class_confidence.lerp_(probs.mean(dim=0), weight)
+        self.label_histogram.lerp_(class_histogram(labels, self.num_classes), weight)
+
+    def fairness_loss(self, logits_strong: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Unweighted ``L_f`` over the trusted samples' strong views (0 when none is trusted)."""
+        if not mask.any():
+            return logits_strong.new_zeros(())
+        probs_strong = logits_strong[mask].float().softmax(dim=-1)
+        histogram_strong = class_histogram(probs_strong.detach().argmax(dim=-1), self.num_classes)
+        inverse_histogram = torch.where(histogram_strong > 0, histogram_strong.reciprocal(), 0.0)
+        batch_target = sum_normalise(probs_strong.mean(dim=0) * inverse_histogram)
+        model_target = sum_normalise(self.class_confidence / self.label_histogram)
+        return (model_target * torch.log(batch_target + LOG_EPSILON)).sum()
