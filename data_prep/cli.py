@@ -1,0 +1,137 @@
+"""``fixclr demo-data | prep | manifest | splits``: each a ``main(argv) -> int``.
+
+User errors (bad input, bad layout, bad options) print one clear message on stderr and return
+a non-zero status, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from typing import Callable
+
+from data_prep.errors import DataPrepError
+from data_prep.presets import DEMO_DOMAINS, PRESETS
+
+EXIT_USER_ERROR = 1
+
+
+def _user_errors(command: str) -> Callable:
+    """Turn DataPrepError into ``fixclr COMMAND: error: ...`` on stderr and exit status 1."""
+
+    def wrap(func: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
+        @functools.wraps(func)
+        def run(argv: list[str]) -> int:
+            try:
+                return func(argv)
+            except DataPrepError as err:
+                print(f"fixclr {command}: error: {err}", file=sys.stderr)
+                return EXIT_USER_ERROR
+
+        return run
+
+    return wrap
+
+
+def _image_size(text: str) -> tuple[int, int]:
+    try:
+        sizes = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"image size must be N or HxW, got {text!r}") from None
+    if len(sizes) not in (1, 2) or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"image size must be N or HxW with positive sides, got {text!r}")
+    return (sizes[0], sizes[-1])
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+@_user_errors("demo-data")
+def demo_main(argv: list[str]) -> int:
+    """Generate the digits-dg-mini image folder."""
+    from data_prep.demo import STYLES, generate
+
+    parser = argparse.ArgumentParser(prog="fixclr demo-data", description="Generate the digits-dg-mini image folder.")
+    parser.add_argument("--out", required=True, help="folder to write ROOT/<domain>/<digit>/<n>.png into")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--domains", default=",".join(DEMO_DOMAINS),
+                        help=f"comma-separated styles among {', '.join(STYLES)} (default: %(default)s)")
+    args = parser.parse_args(argv)
+    root = generate(args.out, seed=args.seed, domains=[d for d in args.domains.split(",") if d])
+    print(f"demo-data: wrote {root}", file=sys.stderr)
+    return 0
+
+
+@_user_errors("prep")
+def prep_main(argv: list[str]) -> int:
+    """Ingest one domain (or all) of ROOT into HDF5 shards and ``<domain>.json``."""
+    from data_prep.images import RESIZE_POLICIES
+    from data_prep.ingest import IngestSettings, available_cores, ingest_domain
+    from data_prep.layout import scan_layout
+
+    parser = argparse.ArgumentParser(prog="fixclr prep", description="Ingest ROOT/<domain>/<class>/<image> into HDF5.")
+    parser.add_argument("--root", required=True, help="dataset root folder")
+    parser.add_argument("--dataset", required=True, help="dataset name recorded in shards and manifest")
+    parser.add_argument("--out", required=True, help="shard folder, e.g. results/shards/NAME")
+    parser.add_argument("--domain", action="append", help="domain to ingest (repeatable; default: all)")
+    parser.add_argument("--preset", choices=PRESETS.names(),
+                        help="check ROOT against a known dataset (default: --dataset if it names a preset)")
+    parser.add_argument("--image-size", type=_image_size, default=(224, 224), help="N or HxW (default 224)")
+    parser.add_argument("--resize-policy", choices=RESIZE_POLICIES, default="stretch")
+    parser.add_argument("--workers", type=_positive_int, default=None,
+                        help="decoding processes (default: cores given, honours SLURM_CPUS_PER_TASK)")
+    parser.add_argument("--skip-bad", action="store_true", help="skip undecodable files, list them in the manifest")
+    parser.add_argument("--shard-max-mb", type=_positive_int, default=1024, help="shard size limit in MiB")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    preset_name = args.preset or (args.dataset if args.dataset in PRESETS else None)
+    layout = scan_layout(args.root, PRESETS.get(preset_name) if preset_name else None)
+    if layout.ignored:
+        print(f"prep: ignoring {len(layout.ignored)} entries outside the layout, e.g. {layout.ignored[0]}",
+              file=sys.stderr)
+    settings = IngestSettings(dataset=args.dataset, image_size=args.image_size, resize_policy=args.resize_policy,
+                              skip_bad=args.skip_bad, shard_max_bytes=args.shard_max_mb << 20, preset=preset_name)
+    domains = args.domain or list(layout.domains)
+    unknown = [d for d in domains if d not in layout.domains]
+    if unknown:
+        raise DataPrepError(f"--domain {', '.join(unknown)} not found in {args.root}; domains: "
+                            f"{', '.join(layout.domains)}")
+    workers = args.workers or available_cores()
+    for domain in domains:
+        ingest_domain(layout, domain, args.out, settings, workers=workers, progress=not args.no_progress)
+    return 0
+
+
+@_user_errors("manifest")
+def manifest_main(argv: list[str]) -> int:
+    """Merge ``<out>/<domain>.json`` records into ``<out>/manifest.json``."""
+    from data_prep.manifest import write_manifest
+
+    parser = argparse.ArgumentParser(prog="fixclr manifest", description="Merge ingest records into manifest.json.")
+    parser.add_argument("--out", required=True, help="shard folder written by 'fixclr prep'")
+    args = parser.parse_args(argv)
+    path = write_manifest(args.out)
+    print(f"manifest: wrote {path}", file=sys.stderr)
+    return 0
+
+
+@_user_errors("splits")
+def splits_main(argv: list[str]) -> int:
+    """Write a labeled / unlabeled / validation split file."""
+    from data_prep.splits import write_split
+
+    parser = argparse.ArgumentParser(prog="fixclr splits", description="Write a label split file.")
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--labels-per-class", type=_positive_int, required=True)
+    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--out", required=True, help="e.g. results/splits/NAME/nL_sS.json")
+    args = parser.parse_args(argv)
+    path = write_split(args.manifest, args.seed, args.labels_per_class, args.val_fraction, args.out)
+    print(f"splits: wrote {path}", file=sys.stderr)
+    return 0

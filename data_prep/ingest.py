@@ -1,0 +1,160 @@
+"""Ingest one domain of a scanned layout into HDF5 shards plus ``<domain>.json`` (written last).
+
+Decoding runs in a process pool; rows are written in source order to temporary shards that are
+renamed only when every file decoded (or, with ``skip_bad``, was skipped and recorded). A
+re-run on unchanged input and settings is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import sys
+from collections import Counter
+from contextlib import closing
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterator
+
+from tqdm import tqdm
+
+import fixclr
+from data_prep.errors import DataPrepError, format_problems
+from data_prep.images import BadImage, decode_image, describe_policy
+from data_prep.layout import Layout
+from data_prep.shards import COMPRESSION, ShardWriter, remove_temporaries, shard_attributes, shard_files
+from fixclr.io import atomic_write_json
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Everything besides the source files that determines a domain's shards."""
+
+    dataset: str
+    image_size: tuple[int, int] = (224, 224)
+    resize_policy: str = "stretch"
+    skip_bad: bool = False
+    shard_max_bytes: int = 1024 << 20
+    preset: str | None = None
+
+
+def available_cores() -> int:
+    """Cores this job may use: the CPU affinity mask, capped by SLURM_CPUS_PER_TASK if set."""
+    cores = len(os.sched_getaffinity(0))
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "").strip()
+    return min(cores, int(slurm)) if slurm.isdigit() and int(slurm) > 0 else cores
+
+
+def record_path(out_dir: Path, domain: str) -> Path:
+    """``<out>/<domain>.json``: the per-domain ingest record, the ingest job's declared output."""
+    return out_dir / f"{domain}.json"
+
+
+def input_fingerprint(layout: Layout, domain: str, settings: IngestSettings) -> str:
+    """sha256 over the domain's file list (path, size, mtime), the class list and the settings."""
+    payload = {
+        "root": str(layout.root.resolve()), "classes": layout.classes, "domain": domain,
+        "files": [(f.relpath, f.size, f.mtime_ns) for f in layout.files[domain]],
+        "settings": asdict(settings), "compression": COMPRESSION, "version": fixclr.__version__,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _is_up_to_date(out_dir: Path, domain: str, fingerprint: str) -> dict | None:
+    path = record_path(out_dir, domain)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("input_fingerprint") != fingerprint:
+        return None
+    for shard in record.get("shards", []):
+        shard_path = out_dir / shard["file"]
+        if not shard_path.is_file() or shard_path.stat().st_size != shard.get("bytes"):
+            return None
+    return record
+
+
+def _decode_task(task: tuple[str, int, int, str]):
+    path, height, width, policy = task
+    try:
+        return decode_image(path, height, width, policy)
+    except (BadImage, FileNotFoundError) as err:
+        return str(err)
+
+
+def _decoded(layout: Layout, domain: str, settings: IngestSettings, workers: int) -> Iterator:
+    tasks = [(str(layout.root / f.relpath), *settings.image_size, settings.resize_policy) for f in layout.files[domain]]
+    if workers <= 1:
+        yield from map(_decode_task, tasks)
+        return
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        yield from pool.imap(_decode_task, tasks, chunksize=8)
+
+
+def ingest_domain(layout: Layout, domain: str, out_dir: str | os.PathLike, settings: IngestSettings,
+                  workers: int | None = None, progress: bool = True) -> dict:
+    """Write ``<out>/<domain>-NNN.h5`` and then ``<out>/<domain>.json``; return the record.
+
+    Raises DataPrepError listing every undecodable file (and writes nothing) unless
+    ``settings.skip_bad``, in which case they are skipped and listed in the record.
+    """
+    if domain not in layout.files:
+        raise DataPrepError(f"domain {domain!r} not found in {layout.root}; domains: {', '.join(layout.domains)}")
+    out_dir = Path(out_dir)
+    fingerprint = input_fingerprint(layout, domain, settings)
+    if (record := _is_up_to_date(out_dir, domain, fingerprint)) is not None:
+        print(f"prep {domain}: up to date ({record['count']} images), nothing to do", file=sys.stderr)
+        return record
+    policy_text = describe_policy(settings.resize_policy)
+    height, width = settings.image_size
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove_temporaries(out_dir, domain)
+    attrs = shard_attributes(settings.dataset, domain, list(layout.classes), settings.image_size,
+                             policy_text, fixclr.__version__)
+    writer = ShardWriter(out_dir, domain, attrs, settings.image_size,
+                         rows_per_shard=max(1, settings.shard_max_bytes // (height * width * 3)))
+    files = layout.files[domain]
+    skipped, class_counts = [], Counter()
+    workers = workers or available_cores()
+    bar = tqdm(total=len(files), unit="img", desc=f"prep {domain}", file=sys.stderr, disable=not progress,
+               mininterval=1.0, smoothing=0.1)
+    try:
+        with closing(_decoded(layout, domain, settings, workers)) as decoded:
+            for source, result in zip(files, decoded):
+                bar.update()
+                if isinstance(result, str):
+                    skipped.append({"path": source.relpath, "reason": result})
+                    continue
+                writer.append(result, source.label, source.relpath)
+                class_counts[layout.classes[source.label]] += 1
+        bar.close()
+        if skipped and not settings.skip_bad:
+            problems = [f"{layout.root / s['path']}: {s['reason']}" for s in skipped]
+            raise DataPrepError(format_problems(f"domain {domain}: undecodable image files, nothing written "
+                                                "(re-run with --skip-bad to skip and list them)", problems))
+        if not class_counts:
+            raise DataPrepError(f"domain {domain}: no decodable image in {layout.root / domain}")
+        record_path(out_dir, domain).unlink(missing_ok=True)
+        shards = writer.commit()
+    except BaseException:
+        bar.close()
+        writer.discard()
+        raise
+    kept = {s["file"] for s in shards}
+    for stale in shard_files(out_dir, domain):
+        if stale.name not in kept:
+            stale.unlink()
+    record = {
+        "dataset": settings.dataset, "root": str(layout.root.resolve()), "domain": domain,
+        "image_size": list(settings.image_size), "resize_policy": policy_text, "classes": list(layout.classes),
+        "fixclr_version": fixclr.__version__, "preset": settings.preset, "layout_domains": list(layout.domains),
+        "input_fingerprint": fingerprint, "count": sum(class_counts.values()),
+        "class_counts": {c: class_counts.get(c, 0) for c in layout.classes}, "shards": shards, "skipped": skipped,
+    }
+    atomic_write_json(record_path(out_dir, domain), record)
+    print(f"prep {domain}: {record['count']} images in {len(shards)} shard(s), {len(skipped)} skipped",
+          file=sys.stderr)
+    return record

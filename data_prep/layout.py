@@ -1,0 +1,108 @@
+"""Scan the image-folder layout ``ROOT/<domain>/<class>/<image file>`` of a whole dataset.
+
+Listing folders is cheap, so every ingest job scans the whole ROOT and catches cross-domain
+problems (a class folder missing in one domain, an empty class folder, a preset mismatch)
+before decoding anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from data_prep.errors import DataPrepError, format_problems
+from data_prep.presets import Preset
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One image file: its path relative to ROOT, class index, size and mtime (for no-op checks)."""
+
+    relpath: str
+    label: int
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The folder structure of a dataset: sorted domains, sorted classes, files per domain."""
+
+    root: Path
+    domains: tuple[str, ...]
+    classes: tuple[str, ...]
+    files: dict[str, tuple[SourceFile, ...]]
+    ignored: tuple[str, ...]
+
+
+def _visible_entries(folder: Path) -> list[os.DirEntry]:
+    with os.scandir(folder) as it:
+        return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+
+
+def scan_layout(root: str | os.PathLike, preset: Preset | None = None) -> Layout:
+    """List ROOT's domains, classes and files; raise DataPrepError naming every problem.
+
+    Hidden entries are ignored. Files directly under ROOT or a domain folder, and folders
+    inside class folders, are not part of the layout and are reported in ``Layout.ignored``.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DataPrepError(f"dataset root {root} does not exist")
+    if not root.is_dir():
+        raise DataPrepError(f"dataset root {root} is not a folder")
+    ignored: list[str] = []
+    class_sets: dict[str, list[str]] = {}
+    entries: dict[str, dict[str, list[os.DirEntry]]] = {}
+    for domain_entry in _visible_entries(root):
+        if not domain_entry.is_dir():
+            ignored.append(domain_entry.name)
+            continue
+        domain = domain_entry.name
+        entries[domain] = {}
+        for class_entry in _visible_entries(Path(domain_entry.path)):
+            if not class_entry.is_dir():
+                ignored.append(f"{domain}/{class_entry.name}")
+                continue
+            files = []
+            for file_entry in _visible_entries(Path(class_entry.path)):
+                if file_entry.is_dir():
+                    ignored.append(f"{domain}/{class_entry.name}/{file_entry.name}/")
+                else:
+                    files.append(file_entry)
+            entries[domain][class_entry.name] = files
+        class_sets[domain] = sorted(entries[domain])
+    if not entries:
+        raise DataPrepError(f"dataset root {root} contains no domain folders (expected ROOT/<domain>/<class>/<image>)")
+    problems = _structure_problems(entries, class_sets)
+    if preset is not None:
+        problems += preset.mismatches(sorted(entries), sorted(set().union(*map(set, class_sets.values()))))
+    if problems:
+        raise DataPrepError(format_problems(f"dataset root {root} has an invalid layout", problems))
+    classes = tuple(next(iter(class_sets.values())))
+    files = {
+        domain: tuple(
+            SourceFile(f"{domain}/{cls}/{e.name}", classes.index(cls), e.stat().st_size, e.stat().st_mtime_ns)
+            for cls in classes
+            for e in entries[domain][cls]
+        )
+        for domain in sorted(entries)
+    }
+    return Layout(root, tuple(sorted(entries)), classes, files, tuple(ignored))
+
+
+def _structure_problems(entries: dict[str, dict[str, list]], class_sets: dict[str, list[str]]) -> list[str]:
+    problems = []
+    all_classes = sorted(set().union(*map(set, class_sets.values())))
+    for domain, classes in class_sets.items():
+        if not classes:
+            problems.append(f"domain folder {domain}/ has no class folders")
+            continue
+        missing = [c for c in all_classes if c not in classes]
+        if missing:
+            problems.append(f"domain {domain} lacks class folder(s) {', '.join(missing)} found in other domains")
+        for cls in classes:
+            if not entries[domain][cls]:
+                problems.append(f"class folder {domain}/{cls}/ is empty")
+    return problems

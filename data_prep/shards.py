@@ -1,0 +1,128 @@
+"""Write one domain's images into HDF5 shards under temporary names; commit renames them.
+
+Layout of a shard (docs/architecture.md): ``images uint8 (N, H, W, 3)`` chunked one image per
+chunk, ``labels int64 (N,)``, ``paths`` UTF-8 strings, attributes ``classes`` (JSON),
+``domain``, ``image_size``, ``resize_policy``, ``fixclr_version``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from fixclr.io import sha256_file
+
+# No compression: bench_read.py measures gzip/lzf reads slower than raw and photos barely shrink.
+COMPRESSION: str | None = None
+_WRITE_BATCH = 64
+
+
+def shard_name(domain: str, index: int) -> str:
+    """File name of shard ``index`` of ``domain`` (``mono-000.h5``)."""
+    return f"{domain}-{index:03d}.h5"
+
+
+def shard_files(out_dir: Path, domain: str) -> list[Path]:
+    """Existing committed shard files of ``domain`` in ``out_dir``, sorted."""
+    pattern = re.compile(re.escape(domain) + r"-\d{3}\.h5")
+    return sorted(p for p in out_dir.glob(f"{domain}-*.h5") if pattern.fullmatch(p.name))
+
+
+def remove_temporaries(out_dir: Path, domain: str) -> None:
+    """Delete temporary shards a killed earlier job of ``domain`` left behind."""
+    pattern = re.compile(r"\." + re.escape(domain) + r"-\d{3}\.h5\.\d+\.tmp")
+    for path in out_dir.glob(f".{domain}-*.tmp"):
+        if pattern.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+
+
+class ShardWriter:
+    """Append (image, label, path) rows; roll to a new shard every ``rows_per_shard`` rows."""
+
+    def __init__(self, out_dir: Path, domain: str, attrs: dict, image_size: tuple[int, int], rows_per_shard: int):
+        self.out_dir, self.domain, self.attrs = out_dir, domain, attrs
+        self.image_shape = (*image_size, 3)
+        self.rows_per_shard = rows_per_shard
+        self._temps: list[Path] = []
+        self._counts: list[int] = []
+        self._file: h5py.File | None = None
+        self._pending: list[tuple[np.ndarray, int, str]] = []
+
+    def append(self, image: np.ndarray, label: int, relpath: str) -> None:
+        """Queue one row; written in batches."""
+        self._pending.append((image, label, relpath))
+        if len(self._pending) == _WRITE_BATCH:
+            self._flush()
+
+    def _open_next(self) -> None:
+        index = len(self._temps)
+        temp = self.out_dir / f".{shard_name(self.domain, index)}.{os.getpid()}.tmp"
+        self._temps.append(temp)
+        self._counts.append(0)
+        self._file = h5py.File(temp, "w")
+        for key, value in self.attrs.items():
+            self._file.attrs[key] = value
+        self._file.create_dataset(
+            "images", shape=(0, *self.image_shape), maxshape=(None, *self.image_shape), dtype=np.uint8,
+            chunks=(1, *self.image_shape), compression=COMPRESSION,
+        )
+        self._file.create_dataset("labels", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(4096,))
+        self._file.create_dataset(
+            "paths", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"), chunks=(4096,)
+        )
+
+    def _flush(self) -> None:
+        rows = self._pending
+        self._pending = []
+        while rows:
+            if self._file is None or self._counts[-1] == self.rows_per_shard:
+                self._close_current()
+                self._open_next()
+            start = self._counts[-1]
+            take = rows[: self.rows_per_shard - start]
+            rows = rows[len(take):]
+            end = start + len(take)
+            for name, values in zip(("images", "labels", "paths"), zip(*take)):
+                dataset = self._file[name]
+                dataset.resize(end, axis=0)
+                dataset[start:end] = np.stack(values) if name == "images" else list(values)
+            self._counts[-1] = end
+
+    def _close_current(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def commit(self) -> list[dict]:
+        """Close, hash and rename every shard to its final name; return the shard records."""
+        self._flush()
+        self._close_current()
+        records = []
+        for index, (temp, count) in enumerate(zip(self._temps, self._counts)):
+            final = self.out_dir / shard_name(self.domain, index)
+            records.append({"file": final.name, "count": count, "sha256": sha256_file(temp), "bytes": temp.stat().st_size})
+            os.replace(temp, final)
+        self._temps = []
+        return records
+
+    def discard(self) -> None:
+        """Close and delete every temporary shard (after an error)."""
+        self._pending = []
+        self._close_current()
+        for temp in self._temps:
+            temp.unlink(missing_ok=True)
+        self._temps = []
+
+
+def shard_attributes(dataset: str, domain: str, classes: list[str], image_size: tuple[int, int],
+                     resize_policy: str, version: str) -> dict:
+    """The HDF5 attributes every shard carries."""
+    return {
+        "dataset": dataset, "domain": domain, "classes": json.dumps(classes),
+        "image_size": list(image_size), "resize_policy": resize_policy, "fixclr_version": version,
+    }

@@ -1,0 +1,175 @@
+"""Reading side of the shards: manifest and split loading, integrity check, a per-domain dataset.
+
+No torch import: ``DomainImages`` is a plain map-style dataset that a DataLoader accepts, and
+``data_prep`` reuses the label reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from fixclr.io import sha256_file
+
+MANIFEST_KEYS = ("dataset", "image_size", "classes", "domains")
+MANIFEST_DOMAIN_KEYS = ("count", "class_counts", "shards")
+SPLIT_KEYS = ("dataset", "manifest_sha256", "seed", "labels_per_class", "val_fraction", "domains")
+SPLIT_PARTS = ("labeled", "unlabeled", "val")
+
+
+class ShardIntegrityError(Exception):
+    """A shard is missing, or its bytes differ from the sha256 recorded in the manifest."""
+
+
+def _load_json(path: str | os.PathLike, what: str) -> dict:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {path} does not exist") from None
+    except ValueError as err:
+        raise ValueError(f"{what} {path} is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {path} must hold a JSON object")
+    return data
+
+
+def load_manifest(path: str | os.PathLike) -> dict:
+    """The manifest as a dict; a missing key raises ValueError naming it and the file."""
+    manifest = _load_json(path, "manifest")
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    for domain, entry in manifest.get("domains", {}).items():
+        missing += [f"domains.{domain}.{k}" for k in MANIFEST_DOMAIN_KEYS if k not in entry]
+    if missing:
+        raise ValueError(f"manifest {path} lacks key(s) {', '.join(missing)}")
+    return manifest
+
+
+def load_split(path: str | os.PathLike) -> dict:
+    """The split file as a dict; missing keys or overlapping parts raise ValueError."""
+    split = _load_json(path, "split file")
+    missing = [k for k in SPLIT_KEYS if k not in split]
+    for domain, parts in split.get("domains", {}).items():
+        missing += [f"domains.{domain}.{k}" for k in SPLIT_PARTS if k not in parts]
+    if missing:
+        raise ValueError(f"split file {path} lacks key(s) {', '.join(missing)}")
+    for domain, parts in split["domains"].items():
+        sizes = sum(len(parts[k]) for k in SPLIT_PARTS)
+        if len(set().union(*(parts[k] for k in SPLIT_PARTS))) != sizes:
+            raise ValueError(f"split file {path}: domain {domain}'s labeled/unlabeled/val lists overlap")
+    return split
+
+
+_VERIFIED: set[tuple[str, int, int]] = set()
+
+
+def verify_manifest(path: str | os.PathLike) -> dict:
+    """Check every shard's sha256 against the manifest (once per process per unchanged file).
+
+    Raises ShardIntegrityError naming the first missing or modified shard; returns the manifest.
+    """
+    manifest = load_manifest(path)
+    folder = Path(path).parent
+    for domain, entry in manifest["domains"].items():
+        for shard in entry["shards"]:
+            shard_path = folder / shard["file"]
+            if not shard_path.is_file():
+                raise ShardIntegrityError(f"shard {shard_path} of domain {domain} is missing")
+            stat = shard_path.stat()
+            key = (str(shard_path.resolve()), stat.st_size, stat.st_mtime_ns)
+            if key in _VERIFIED:
+                continue
+            if sha256_file(shard_path) != shard["sha256"]:
+                raise ShardIntegrityError(
+                    f"shard {shard_path} of domain {domain} is corrupt: its sha256 differs from the manifest "
+                    f"{path} (truncated or modified; re-run 'fixclr prep')"
+                )
+            _VERIFIED.add(key)
+    return manifest
+
+
+def _domain_entry(manifest: dict, manifest_path, domain: str) -> dict:
+    if domain not in manifest["domains"]:
+        known = ", ".join(manifest["domains"])
+        raise KeyError(f"domain {domain!r} is not in manifest {manifest_path}; domains: {known}")
+    return manifest["domains"][domain]
+
+
+def read_domain_labels(manifest_path: str | os.PathLike, domain: str, locking=None) -> np.ndarray:
+    """int64 labels of every image of ``domain``, by position, without reading images."""
+    manifest = load_manifest(manifest_path)
+    folder = Path(manifest_path).parent
+    parts = []
+    for shard in _domain_entry(manifest, manifest_path, domain)["shards"]:
+        with h5py.File(folder / shard["file"], "r", locking=locking) as f:
+            parts.append(f["labels"][()].astype(np.int64))
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+class DomainImages:
+    """Map-style dataset over one domain's shards: ``ds[i] -> (uint8 HxWx3 image, int label)``.
+
+    ``positions`` selects and orders the exposed images (positions in the domain). HDF5 files
+    are opened lazily in each process and reopened after a fork; ``locking`` is passed to
+    ``h5py.File`` (``False`` for NFS/Lustre without working locks).
+    """
+
+    def __init__(self, manifest_path: str | os.PathLike, domain: str, positions=None, locking=None):
+        self.manifest_path = Path(manifest_path)
+        self.domain = domain
+        self.locking = locking
+        manifest = load_manifest(manifest_path)
+        entry = _domain_entry(manifest, manifest_path, domain)
+        self.classes: list[str] = list(manifest["classes"])
+        self.files = [self.manifest_path.parent / s["file"] for s in entry["shards"]]
+        offsets = np.cumsum([0] + [s["count"] for s in entry["shards"]])
+        total = int(offsets[-1])
+        self.positions = np.arange(total) if positions is None else np.asarray(positions, dtype=np.int64)
+        if self.positions.size and (self.positions.min() < 0 or self.positions.max() >= total):
+            raise IndexError(f"positions out of range for domain {domain} with {total} images")
+        self._shard_of = np.searchsorted(offsets, self.positions, side="right") - 1
+        self._row_of = self.positions - offsets[self._shard_of]
+        self.labels = read_domain_labels(manifest_path, domain, locking)[self.positions]
+        self._handles: dict[int, h5py.File] = {}
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def _images(self, shard: int) -> h5py.Dataset:
+        if self._pid != os.getpid():
+            self._handles, self._pid = {}, os.getpid()  # never use a handle inherited across fork
+        if shard not in self._handles:
+            self._handles[shard] = h5py.File(self.files[shard], "r", locking=self.locking)
+        return self._handles[shard]["images"]
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        shard, row = int(self._shard_of[index]), int(self._row_of[index])
+        return self._images(shard)[row], int(self.labels[index])
+
+    def read_all(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every exposed image as one ``uint8 (N, H, W, 3)`` array, with the labels."""
+        chunks = []
+        for shard in range(len(self.files)):
+            mask = self._shard_of == shard
+            if mask.any():
+                chunks.append((np.flatnonzero(mask), self._images(shard)[()][self._row_of[mask]]))
+        images = np.empty((len(self), *self._images(0).shape[1:]), dtype=np.uint8)
+        for where, block in chunks:
+            images[where] = block
+        return images, self.labels.copy()
+
+    def close(self) -> None:
+        """Close the open HDF5 handles of this process."""
+        for handle in self._handles.values():
+            handle.close()
+        self._handles = {}
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_handles"] = {}
+        return state
