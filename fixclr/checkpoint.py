@@ -1,0 +1,58 @@
+"""Checkpoints: atomic save, safe load (``weights_only=True``), RNG states, config-hash check."""
+
+from __future__ import annotations
+
+import io
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fixclr.io import atomic_write_bytes
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint was written by a run with another config."""
+
+
+def rng_state() -> dict:
+    """Every global RNG state (python, numpy, torch, CUDA) in types ``weights_only`` loading accepts."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore the states saved by ``rng_state``."""
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(path: str | Path, state: dict, config_hash: str) -> None:
+    """Atomically write ``state`` (plus RNG states and ``config_hash``) to ``path``."""
+    buffer = io.BytesIO()
+    torch.save({**state, "rng": rng_state(), "config_hash": config_hash}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, config_hash: str, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint safely, refusing one whose config hash differs; restores RNG states."""
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    if state.get("config_hash") != config_hash:
+        raise CheckpointMismatchError(
+            f"{path} was written with another config (config hash {state.get('config_hash')} != {config_hash}); "
+            "delete it to start over, or use the original config"
+        )
+    set_rng_state(state["rng"])
+    return state

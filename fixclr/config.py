@@ -1,0 +1,203 @@
+"""Fold configuration: defaults < file < command line; unknown keys and wrong types are errors.
+
+A config file is either a plain mapping of these keys or a launcher's ``fold.yaml``, whose
+``train:`` section is the training config (its ``launch:`` section is ignored here).
+Command-line overrides are ``key=value`` with dotted nested keys (``fixclr.lambda=0.1``);
+values are parsed as YAML (``true``, ``0.1``, ``null``).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULTS: dict[str, Any] = {
+    # identity of the fold
+    "dataset": None,  # checked against the manifest when given
+    "manifest": None,  # path to manifest.json (required)
+    "split": None,  # path to the split json (required)
+    "target_domain": None,  # held-out domain (required)
+    "out_dir": None,  # run folder (required)
+    "method": "fixmatch",  # any name in fixclr.methods.METHODS
+    "regularizer": "none",  # none | fixclr
+    "fixclr": {
+        "lambda": 0.1,  # weight of L_fixclr
+        "temperature": 0.2,
+        "attract": False,  # true: full supervised contrastive loss (same-class positives)
+        "negatives": "class",  # class | instance
+        "embedding": "projection",  # projection (MLP head) | features (backbone features)
+        "views": "weak",  # view of the unlabeled images whose embeddings enter the loss
+        "warmup_fraction": 0.0,  # linear warm-up of lambda over this fraction of the steps
+        "use_mask": True,  # unlabeled anchors only where the method trusts the pseudo-label
+    },
+    "flexmatch": {"warmup": True},  # threshold warm-up over the unused unlabeled samples
+    "freematch": {"ema_decay": 0.999, "fairness_weight": 0.01},
+    "softmatch": {"ema_decay": 0.999, "dist_align": True, "n_sigma": 2.0},
+    "variant": None,  # name of the variant in results tables; default <method>[+<regularizer>]
+    "backbone": "cnn",  # cnn | resnet18 | resnet50
+    "width": 16,  # channels of the small CNN's first stage
+    "pretrained": False,  # ImageNet weights (ResNets), from `weights` or torch's cache
+    "weights": None,  # explicit weights file for pretrained ResNets
+    "proj_dim": 64,  # output size of the projection head
+    "labels_per_class": None,  # checked against the split file when given
+    "seed": 0,
+    # training
+    "steps": 300,
+    "batch_size": 24,  # labeled images per global batch, balanced over source domains
+    "mu": 2,  # unlabeled batch = mu * batch_size, pooled over source domains
+    "lr": 0.03,
+    "momentum": 0.9,
+    "nesterov": True,
+    "weight_decay": 5e-4,
+    "threshold": 0.95,  # confidence threshold of FixMatch pseudo-labels
+    "ema_decay": 0.0,  # > 0: evaluate an exponential moving average of the weights
+    "flip": False,  # random horizontal flips in the weak view (off for digits)
+    "eval_every": 50,
+    "eval_batch_size": 256,
+    "checkpoint_every": 50,
+    "device": "auto",  # auto | cpu | cuda
+    "threads": 0,  # torch CPU threads; 0 keeps torch's default
+    "num_workers": 0,  # reserved for streamed reading; images are read into memory
+}
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "regularizer": ("none", "fixclr"),
+    "fixclr.negatives": ("class", "instance"),
+    "fixclr.embedding": ("projection", "features"),
+    "fixclr.views": ("weak", "strong"),
+    "backbone": ("cnn", "resnet18", "resnet50"),
+    "device": ("auto", "cpu", "cuda"),
+}
+REQUIRED = ("manifest", "split", "target_domain", "out_dir")
+# Keys that do not change what is computed: left out of the config hash so that a checkpoint
+# stays valid when the fold is moved or relaunched with other I/O settings.
+RUNTIME_KEYS = ("out_dir", "variant", "checkpoint_every", "num_workers", "eval_batch_size")
+
+
+class ConfigError(ValueError):
+    """A config key is unknown, missing, or has a bad value."""
+
+
+def _merge(base: dict, update: dict, where: str, prefix: str = "") -> None:
+    """Merge ``update`` into ``base`` in place, refusing keys that ``base`` does not have."""
+    for key, value in update.items():
+        dotted = f"{prefix}{key}"
+        if key not in base:
+            known = ", ".join(sorted(f"{prefix}{k}" for k in base))
+            raise ConfigError(f"unknown config key {dotted!r} in {where}; known keys: {known}")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config key {dotted!r} in {where} must be a mapping, got {value!r}")
+            _merge(base[key], value, where, prefix=f"{dotted}.")
+        else:
+            base[key] = value
+
+
+def _parse_override(text: str) -> dict:
+    """``a.b=value`` -> ``{"a": {"b": value}}`` with the value parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"command-line override {text!r} is not key=value")
+    key, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw else None
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The training mapping of a config file: its ``train:`` section if it has one (fold.yaml)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    if "train" in data:
+        data = data["train"]
+        if not isinstance(data, dict):
+            raise ConfigError(f"section 'train' of {path} must be a mapping")
+    return data
+
+
+def _check_types(cfg: dict, defaults: dict, prefix: str = "") -> None:
+    for key, default in defaults.items():
+        dotted, value = f"{prefix}{key}", cfg[key]
+        if isinstance(default, dict):
+            _check_types(value, default, f"{dotted}.")
+        elif default is None or value is None:
+            continue
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"config key {dotted!r} must be true or false, got {value!r}")
+        elif isinstance(default, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"config key {dotted!r} must be a number, got {value!r}")
+            if isinstance(default, int) and not isinstance(value, int):
+                raise ConfigError(f"config key {dotted!r} must be an integer, got {value!r}")
+        elif not isinstance(value, type(default)):
+            raise ConfigError(f"config key {dotted!r} must be a {type(default).__name__}, got {value!r}")
+
+
+def get(cfg: dict, dotted: str) -> Any:
+    """Value of a dotted key (``fixclr.lambda``)."""
+    for part in dotted.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+def validate(cfg: dict) -> dict:
+    """Check a full config (types, choices, required keys, ranges); returns it."""
+    _check_types(cfg, DEFAULTS)
+    for key in REQUIRED:
+        if cfg[key] in (None, ""):
+            raise ConfigError(f"config key {key!r} is required")
+    for key, allowed in CHOICES.items():
+        if get(cfg, key) not in allowed:
+            raise ConfigError(f"config key {key!r} must be one of {', '.join(allowed)}; got {get(cfg, key)!r}")
+    for key in ("steps", "batch_size", "mu", "eval_every", "checkpoint_every", "width", "proj_dim"):
+        if cfg[key] < 1:
+            raise ConfigError(f"config key {key!r} must be >= 1, got {cfg[key]}")
+    if not 0.0 <= cfg["ema_decay"] < 1.0:
+        raise ConfigError(f"config key 'ema_decay' must be in [0, 1), got {cfg['ema_decay']}")
+    if cfg["fixclr"]["temperature"] <= 0:
+        raise ConfigError(f"config key 'fixclr.temperature' must be > 0, got {cfg['fixclr']['temperature']}")
+    if not 0.0 <= cfg["fixclr"]["warmup_fraction"] <= 1.0:
+        raise ConfigError("config key 'fixclr.warmup_fraction' must be in [0, 1]")
+    if cfg["fixclr"]["attract"] and cfg["fixclr"]["negatives"] == "instance":
+        raise ConfigError("config keys 'fixclr.attract: true' and 'fixclr.negatives: instance' do not combine "
+                          "(one view per image: no positives to attract)")
+    from fixclr.methods import METHODS  # late: importing the methods imports torch
+
+    if cfg["method"] not in METHODS:
+        raise ConfigError(f"config key 'method': unknown SSL method {cfg['method']!r}; known: {', '.join(METHODS.names())}")
+    return cfg
+
+
+def resolve(file_cfg: dict | None = None, overrides: list[str] | tuple[str, ...] = (), where: str = "config") -> dict:
+    """Defaults < ``file_cfg`` < ``key=value`` overrides, validated."""
+    cfg = copy.deepcopy(DEFAULTS)
+    _merge(cfg, file_cfg or {}, where)
+    for text in overrides:
+        _merge(cfg, _parse_override(text), f"command-line override {text!r}")
+    return validate(cfg)
+
+
+def load(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """Resolved config from a file (plain or fold.yaml) and command-line overrides."""
+    return resolve(read_config_file(path), overrides, where=str(path))
+
+
+def config_hash(cfg: dict) -> str:
+    """sha256 of the settings that determine the computation (``RUNTIME_KEYS`` left out)."""
+    core = {k: v for k, v in cfg.items() if k not in RUNTIME_KEYS}
+    return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()
+
+
+def to_yaml(cfg: dict) -> str:
+    """The resolved config as YAML text (keys in definition order)."""
+    return yaml.safe_dump(cfg, sort_keys=False)

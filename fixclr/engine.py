@@ -1,0 +1,193 @@
+"""The training loop of one fold: one SGD step of an SSL method (+ FixCLR), and evaluation.
+
+Per step: the global batch of (seed, step) is sliced for this rank, augmented per sample
+(labeled: weak; unlabeled: weak and strong), forwarded in one pass, and scored as
+
+    L = CE(labeled) + L_unlabeled(method) + lambda_t * L_fixclr        (regularizer: fixclr)
+
+FixCLR's embeddings are the labeled images' (weak view; true labels) and the unlabeled images'
+(``fixclr.views``; pseudo-labels, valid where the method's mask says so unless
+``fixclr.use_mask: false``). Every logged figure is reduced over ranks, so it is the global one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fixclr.augment import Augmenter
+from fixclr.data.loader import FoldData, ImageSet, StepSampler
+from fixclr.distributed import all_reduce_sum, convert_batchnorm, rank, world_size
+from fixclr.losses import fixclr_loss
+from fixclr.methods import METHODS
+from fixclr.models import build_model
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet statistics, for every backbone
+STEP_STATS = ("loss", "loss_labeled", "loss_unlabeled", "loss_fixclr", "unlabeled", "masked", "masked_correct", "correct")
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+def cosine_lr_factor(step: int, total_steps: int) -> float:
+    """FixMatch's cosine decay: ``cos(7 pi step / (16 total))``."""
+    return math.cos(7.0 * math.pi * step / (16.0 * total_steps))
+
+
+def normalize(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> float, scaled to [0, 1] and standardised (evaluation, no augmentation)."""
+    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
+    return (images.float() / 255.0 - mean) / std
+
+
+class Trainer:
+    """Model, EMA, method state, optimizer and schedule of one fold; ``train_step`` and ``evaluate``."""
+
+    def __init__(self, cfg: dict, data: FoldData, device: torch.device):
+        self.cfg, self.data, self.device = cfg, data, device
+        num_classes = len(data.classes)
+        torch.manual_seed(cfg["seed"])
+        model = build_model(cfg, num_classes)
+        if world_size() > 1:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model) if device.type == "cuda" else convert_batchnorm(model)
+        self.model = model.to(device)
+        self.train_model = self.model
+        if world_size() > 1:
+            self.train_model = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[device] if device.type == "cuda" else None, broadcast_buffers=False)
+        self.ema = copy.deepcopy(self.model).requires_grad_(False) if cfg["ema_decay"] > 0 else None
+        self.method = METHODS.get(cfg["method"])(cfg, num_classes, len(data.unlabeled)).to(device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
+                                         nesterov=cfg["nesterov"], weight_decay=cfg["weight_decay"])
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: cosine_lr_factor(s, cfg["steps"]))
+        mu = cfg["mu"] if self.method.uses_unlabeled else 0
+        self.sampler = StepSampler(cfg["seed"], data.labeled_sizes, len(data.unlabeled), cfg["batch_size"], mu,
+                                   rank(), world_size())
+        size = data.image_size
+        self.weak = Augmenter("weak", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD)
+        self.strong = Augmenter("strong", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD)
+        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+        self.step = 0
+
+    # ----- state (everything exact resume needs besides the global RNGs) -----
+    def state_dict(self) -> dict:
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else {},
+            "method": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = state["step"]
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.method.load_state_dict(state["method"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+    # ----- training -----
+    def fixclr_weight(self, step: int) -> float:
+        """lambda, linearly warmed up over the first ``fixclr.warmup_fraction`` of the steps."""
+        settings = self.cfg["fixclr"]
+        warmup_steps = settings["warmup_fraction"] * self.cfg["steps"]
+        return settings["lambda"] * (min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0)
+
+    def images_per_step(self) -> int:
+        """Images forwarded per step over all ranks."""
+        return self.sampler.batch_size + 2 * self.sampler.unlabeled_batch
+
+    def train_step(self) -> dict[str, float]:
+        """One optimisation step at ``self.step``; returns the global losses and pseudo-label counts."""
+        step, cfg, data = self.step, self.cfg, self.data
+        batch = self.sampler.indices(step)
+        labeled = data.labeled.images[batch.labeled_index]
+        targets = data.labeled.labels[batch.labeled_index]
+        views = [self.weak(labeled, batch.seeds["labeled"])]
+        if self.method.uses_unlabeled:
+            unlabeled = data.unlabeled.images[batch.unlabeled_index]
+            views += [self.weak(unlabeled, batch.seeds["weak"]), self.strong(unlabeled, batch.seeds["strong"])]
+        self.model.train()
+        with self.autocast:
+            logits, z = self.train_model(torch.cat(views))
+        logits = logits.float()
+        n_lab, n_unl = len(labeled), len(batch.unlabeled_index)
+        loss_labeled = F.cross_entropy(logits[:n_lab], targets)
+        zero = logits.new_zeros(())
+        loss_unlabeled, stats = zero, dict.fromkeys(STEP_STATS[4:], zero)
+        emb, emb_labels, emb_valid = z[:n_lab] if z is not None else None, targets, torch.ones_like(targets, dtype=torch.bool)
+        if self.method.uses_unlabeled:
+            logits_weak, logits_strong = logits[n_lab:n_lab + n_unl], logits[n_lab + n_unl:]
+            pseudo = self.method.pseudo_label(logits_weak.detach(), logits_strong.detach(), batch.unlabeled_index, step)
+            loss_unlabeled = self.method.unlabeled_loss(logits_strong, pseudo)
+            truth = data.unlabeled.labels[batch.unlabeled_index]
+            correct = pseudo.labels == truth
+            stats = {"unlabeled": torch.tensor(float(n_unl)), "masked": pseudo.mask.sum().float(),
+                     "masked_correct": (correct & pseudo.mask).sum().float(), "correct": correct.sum().float()}
+            if z is not None:
+                z_unlabeled = z[n_lab:n_lab + n_unl] if cfg["fixclr"]["views"] == "weak" else z[n_lab + n_unl:]
+                emb = torch.cat([emb, z_unlabeled])
+                emb_labels = torch.cat([targets, pseudo.labels])
+                unl_valid = pseudo.mask if cfg["fixclr"]["use_mask"] else torch.ones_like(pseudo.mask)
+                emb_valid = torch.cat([emb_valid, unl_valid])
+        loss_fixclr = zero
+        if z is not None:
+            settings = cfg["fixclr"]
+            loss_fixclr = fixclr_loss(emb, emb_labels, emb_valid, settings["temperature"],
+                                      attract=settings["attract"], negatives=settings["negatives"])
+        loss = loss_labeled + loss_unlabeled + self.fixclr_weight(step) * loss_fixclr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        self._update_ema()
+        self.step += 1
+        losses = torch.stack([loss, loss_labeled, loss_unlabeled, loss_fixclr]).detach().float()
+        counts = torch.stack([stats[k].to(losses.device) for k in STEP_STATS[4:]])
+        reduced = all_reduce_sum(torch.cat([losses / world_size(), counts])).tolist()
+        if not math.isfinite(reduced[0]):
+            raise NonFiniteLossError(
+                f"non-finite training loss at step {step}: loss={reduced[0]}, labeled={reduced[1]}, "
+                f"unlabeled={reduced[2]}, fixclr={reduced[3]} (lower lr or check the data)")
+        return dict(zip(STEP_STATS, reduced))
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        decay = self.cfg["ema_decay"]
+        for ema_p, p in zip(self.ema.parameters(), self.model.parameters()):
+            ema_p.lerp_(p.detach(), 1.0 - decay)
+        for ema_b, b in zip(self.ema.buffers(), self.model.buffers()):
+            ema_b.copy_(b)
+
+    # ----- evaluation -----
+    @torch.no_grad()
+    def accuracy(self, part: ImageSet) -> float:
+        """Top-1 accuracy in percent of the evaluated model (EMA if enabled) on ``part``, sharded over ranks."""
+        model = self.ema if self.ema is not None else self.model
+        model.eval()
+        images, labels = part.images[rank()::world_size()], part.labels[rank()::world_size()]
+        correct = torch.zeros((), device=self.device)
+        for start in range(0, len(labels), self.cfg["eval_batch_size"]):
+            chunk = slice(start, start + self.cfg["eval_batch_size"])
+            with self.autocast:
+                logits, _ = model(normalize(images[chunk]))
+            correct += (logits.argmax(1) == labels[chunk]).sum()
+        return 100.0 * all_reduce_sum(correct).item() / len(part)
+
+    def evaluate(self) -> dict:
+        """Target accuracy and per-source-domain validation accuracy (percent)."""
+        val = {domain: self.accuracy(part) for domain, part in self.data.val.items()}
+        return {"target_acc": self.accuracy(self.data.target), "val_acc": val,
+                "val_acc_mean": sum(val.values()) / len(val)}

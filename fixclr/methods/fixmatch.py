@@ -1,0 +1,17 @@
+"""FixMatch (Sohn et al. 2020): hard pseudo-labels from weak views, kept where confidence >= threshold."""
+
+from __future__ import annotations
+
+import torch
+
+from fixclr.methods.base import METHODS, PseudoLabels, SSLMethod
+
+
+@METHODS.register("fixmatch")
+class FixMatch(SSLMethod):
+    """mask = max softmax(weak) >= cfg["threshold"]; weight = mask; loss = CE(strong, argmax(weak)) * weight."""
+
+    def pseudo_label(self, logits_weak: torch.Tensor, logits_strong: torch.Tensor, idx: torch.Tensor, step: int) -> PseudoLabels:
+        confidence, labels = torch.softmax(logits_weak.detach().float(), dim=1).max(dim=1)
+        mask = confidence >= self.cfg["threshold"]
+        return PseudoLabels(labels=labels, weight=mask.float(), mask=mask)

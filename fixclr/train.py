@@ -1,0 +1,177 @@
+"""``fixclr train``: train and evaluate one LODO fold into its run folder (see docs/architecture.md).
+
+The run folder gets ``config.yaml`` (resolved config), ``metrics.jsonl`` (one line per
+evaluation), ``checkpoint.pt`` (atomically replaced), then ``result.json`` and ``done``, last.
+A folder with ``done`` is never retrained; a folder with a checkpoint resumes from it exactly.
+Under DDP (torchrun or SLURM environment) every rank trains, only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from fixclr import config as fold_config
+from fixclr.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
+from fixclr.distributed import rank, setup, teardown, world_size
+from fixclr.io import atomic_write_json, atomic_write_text
+
+LOSS_KEYS = ("loss", "loss_labeled", "loss_unlabeled", "loss_fixclr")
+
+
+def git_commit() -> str | None:
+    """The commit of the fixclr checkout, or None outside a git checkout."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def variant_name(cfg: dict) -> str:
+    """``variant`` of the config, else ``<method>`` or ``<method>+<regularizer>``."""
+    if cfg["variant"]:
+        return cfg["variant"]
+    return cfg["method"] + ("" if cfg["regularizer"] == "none" else f"+{cfg['regularizer']}")
+
+
+def evaluation_record(trainer, sums: dict, steps: int, train_s: float) -> dict:
+    """One metrics.jsonl line: means of the step figures since the last evaluation, and accuracies."""
+    unlabeled, masked = sums["unlabeled"], sums["masked"]
+    return {
+        "step": trainer.step,
+        "lr": trainer.scheduler.get_last_lr()[0],
+        **{key: sums[key] / steps for key in LOSS_KEYS},
+        "fixclr_lambda": trainer.fixclr_weight(trainer.step - 1) if trainer.cfg["regularizer"] == "fixclr" else 0.0,
+        **trainer.evaluate(),
+        "mask_rate": masked / unlabeled if unlabeled else None,
+        "pseudo_label_acc": 100.0 * sums["masked_correct"] / masked if masked else None,
+        "pseudo_label_acc_all": 100.0 * sums["correct"] / unlabeled if unlabeled else None,
+        "images_per_s": trainer.images_per_step() * steps / train_s,
+    }
+
+
+def summarize(cfg: dict, trainer, history: list[dict], wall_s: float, train_s: float) -> dict:
+    """result.json: the fold's identity and its target accuracy under each model-selection rule."""
+    data, device = trainer.data, trainer.device
+    last = history[-1]
+    best_val = max(history, key=lambda r: r["val_acc_mean"])  # earliest among ties
+    oracle = max(history, key=lambda r: r["target_acc"])
+    return {
+        "dataset": data.dataset,
+        "target_domain": data.target_domain,
+        "source_domains": data.source_domains,
+        "ssl_method": cfg["method"],
+        "regularizer": cfg["regularizer"],
+        "regularizer_settings": dict(cfg["fixclr"]) if cfg["regularizer"] == "fixclr" else {},
+        "variant": variant_name(cfg),
+        "backbone": cfg["backbone"],
+        "pretrained": cfg["pretrained"],
+        "labels_per_class": data.labels_per_class,
+        "seed": cfg["seed"],
+        "acc_last": last["target_acc"],
+        "acc_val": best_val["target_acc"],
+        "acc_oracle": oracle["target_acc"],
+        "val_acc_last": last["val_acc_mean"],
+        "best_val_step": best_val["step"],
+        "oracle_step": oracle["step"],
+        "steps": cfg["steps"],
+        "wall_s": wall_s,
+        "images_per_s": trainer.images_per_step() * cfg["steps"] / train_s if train_s else None,
+        "device": device.type,
+        "gpus": world_size() if device.type == "cuda" else 0,
+        "world_size": world_size(),
+        "git_commit": git_commit(),
+        "config_hash": fold_config.config_hash(cfg),
+    }
+
+
+def _train(cfg: dict, out: Path, device: torch.device) -> dict:
+    from fixclr.data.loader import load_fold
+    from fixclr.engine import STEP_STATS, Trainer
+
+    started, is_main = time.perf_counter(), rank() == 0
+    chash = fold_config.config_hash(cfg)
+    checkpoint, metrics = out / "checkpoint.pt", out / "metrics.jsonl"
+    trainer = Trainer(cfg, load_fold(cfg, verify=is_main).to(device), device)
+    history, wall_before, train_s = [], 0.0, 0.0
+    if checkpoint.exists():
+        state = load_checkpoint(checkpoint, chash, map_location=device)
+        trainer.load_state_dict(state["trainer"])
+        history, wall_before, train_s = state["history"], state["wall_s"], state["train_s"]
+        print(f"resuming from step {trainer.step}", flush=True)
+    if is_main:
+        atomic_write_text(out / "config.yaml", fold_config.to_yaml(cfg))
+        atomic_write_text(metrics, "".join(json.dumps(r) + "\n" for r in history))
+    sums, since, tick = dict.fromkeys(STEP_STATS, 0.0), 0, time.perf_counter()
+    while trainer.step < cfg["steps"]:
+        for key, value in trainer.train_step().items():
+            sums[key] += value
+        since += 1
+        step = trainer.step
+        if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
+            elapsed = time.perf_counter() - tick
+            train_s += elapsed
+            record = evaluation_record(trainer, sums, since, elapsed)
+            history.append(record)
+            if is_main:
+                with open(metrics, "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                print(f"step {step}/{cfg['steps']} loss {record['loss']:.4f} target {record['target_acc']:.2f} "
+                      f"val {record['val_acc_mean']:.2f} mask {record['mask_rate']} {record['images_per_s']:.0f} img/s", flush=True)
+            sums, since, tick = dict.fromkeys(STEP_STATS, 0.0), 0, time.perf_counter()
+        if step % cfg["checkpoint_every"] == 0 and step < cfg["steps"] and is_main:
+            wall = wall_before + time.perf_counter() - started
+            save_checkpoint(checkpoint, {"trainer": trainer.state_dict(), "history": history, "wall_s": wall,
+                                         "train_s": train_s}, chash)
+    result = summarize(cfg, trainer, history, wall_before + time.perf_counter() - started, train_s)
+    if is_main:
+        atomic_write_json(out / "result.json", result)
+        atomic_write_text(out / "done", "")
+    return result
+
+
+def run_fold(cfg: dict) -> dict:
+    """Train one fold from a (partial or resolved) config dict; returns result.json's content.
+
+    A run folder holding ``done`` is not retrained: its result.json is returned as is.
+    """
+    cfg = fold_config.resolve(cfg)
+    out = Path(cfg["out_dir"])
+    if (out / "done").exists():
+        print(f"{out} is done; not retraining", flush=True)
+        return json.loads((out / "result.json").read_text())
+    if cfg["threads"]:
+        torch.set_num_threads(cfg["threads"])
+    joined_here = not (dist.is_available() and dist.is_initialized())
+    device = setup(cfg["device"])
+    try:
+        return _train(cfg, out, device)
+    finally:
+        if joined_here:
+            teardown()
+
+
+def main(argv: list[str]) -> int:
+    """``fixclr train --config FILE [key=value ...]``."""
+    parser = argparse.ArgumentParser(prog="fixclr train", description="Train and evaluate one LODO fold.")
+    parser.add_argument("--config", required=True, help="config file: plain training keys, or a fold.yaml with a train: section")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="override a config key (dotted for nested keys)")
+    args = parser.parse_args(argv)
+    from fixclr.data.loader import FoldDataError
+    from fixclr.engine import NonFiniteLossError
+
+    try:
+        result = run_fold(fold_config.load(args.config, args.overrides))
+    except (fold_config.ConfigError, FoldDataError, CheckpointMismatchError, NonFiniteLossError, FileNotFoundError) as error:
+        print(f"fixclr train: error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: result[k] for k in ("acc_last", "acc_val", "acc_oracle", "wall_s")}))
+    return 0
