@@ -11,7 +11,8 @@ A sample predicted as class ``c`` is trusted when ``max(q_b) >= MaxNorm(p_t)_c *
 The self-adaptive fairness loss ``L_f = -H(SumNorm(p_t / h_t), SumNorm(pbar / hbar))``, with
 ``pbar`` and ``hbar`` the mean probability and argmax histogram of the *strong* views of the
 trusted samples (``H`` the cross-entropy; as in USB, a class absent from ``hbar`` contributes 0
-to ``pbar / hbar``), is weighted by ``freematch.fairness_weight`` and returned as ``extra_loss``.
+to ``pbar / hbar``), weighted by ``freematch.fairness_weight``, is added in ``unlabeled_loss``:
+that is where the strong logits carry their gradient (``pseudo_label`` may get them detached).
 It is computed on the local batch (as in USB), so under DDP it is the mean of per-rank values.
 """
 
@@ -29,6 +30,11 @@ LOG_EPSILON = 1e-12
 def sum_normalise(x: torch.Tensor) -> torch.Tensor:
     """``x / sum(x)`` along the last dimension."""
     return x / x.sum(dim=-1, keepdim=True)
+
+
+def reciprocal_or_zero(x: torch.Tensor) -> torch.Tensor:
+    """``1 / x`` where ``x > 0``, else 0 (a class never predicted is left out, as in USB)."""
+    return torch.where(x > 0, x.reciprocal(), 0.0)
 
 
 def class_histogram(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -54,20 +60,22 @@ class FreeMatch(SSLMethod):
         """Self-adaptive threshold ``MaxNorm(p_t)_c * tau_t`` of every class."""
         return self.global_threshold * self.class_confidence / self.class_confidence.max()
 
+    @torch.no_grad()
     def pseudo_label(
         self, logits_weak: torch.Tensor, logits_strong: torch.Tensor, idx: torch.Tensor, step: int
     ) -> PseudoLabels:
-        """Update the EMAs with this batch, mask with the new thresholds, add the fairness loss."""
+        """Update the EMAs with this batch, then mask with the new thresholds."""
         probs = logits_weak.detach().float().softmax(dim=-1)
         self._update_statistics(all_gather_nograd(probs))
         max_prob, labels = probs.max(dim=-1)
         mask = max_prob >= self.class_thresholds()[labels]
-        fairness = self.fairness_loss(logits_strong, mask)
-        return PseudoLabels(
-            labels=labels, weight=mask.float(), mask=mask, extra_loss=self.fairness_weight * fairness
-        )
+        return PseudoLabels(labels=labels, weight=mask.float(), mask=mask)
 
-    @torch.no_grad()
+    def unlabeled_loss(self, logits_strong: torch.Tensor, pl: PseudoLabels) -> torch.Tensor:
+        """Masked cross-entropy of the strong views plus the weighted fairness loss."""
+        fairness = self.fairness_loss(logits_strong, pl.mask)
+        return super().unlabeled_loss(logits_strong, pl) + self.fairness_weight * fairness
+
     def _update_statistics(self, probs: torch.Tensor) -> None:
         """One EMA step of ``tau_t``, ``p_t`` and ``h_t`` from the all-rank weak probabilities."""
         max_prob, labels = probs.max(dim=-1)
@@ -82,7 +90,6 @@ class FreeMatch(SSLMethod):
             return logits_strong.new_zeros(())
         probs_strong = logits_strong[mask].float().softmax(dim=-1)
         histogram_strong = class_histogram(probs_strong.detach().argmax(dim=-1), self.num_classes)
-        inverse_histogram = torch.where(histogram_strong > 0, histogram_strong.reciprocal(), 0.0)
-        batch_target = sum_normalise(probs_strong.mean(dim=0) * inverse_histogram)
-        model_target = sum_normalise(self.class_confidence / self.label_histogram)
+        batch_target = sum_normalise(probs_strong.mean(dim=0) * reciprocal_or_zero(histogram_strong))
+        model_target = sum_normalise(self.class_confidence * reciprocal_or_zero(self.label_histogram))
         return (model_target * torch.log(batch_target + LOG_EPSILON)).sum()

@@ -1,4 +1,4 @@
-"""Fixtures for the SSL-method tests: a method built from a small config, logits from probabilities."""
+"""Fixtures for the SSL-method tests: a method built from the default config, logits from probabilities."""
 
 from __future__ import annotations
 
@@ -7,22 +7,20 @@ import copy
 import pytest
 import torch
 
+from fixclr.config import DEFAULTS
 from fixclr.methods import METHODS, SSLMethod
 
-METHOD_SETTINGS = {
-    "threshold": 0.95,
-    "flexmatch": {"warmup": True},
-    "freematch": {"ema_decay": 0.999, "fairness_weight": 0.01},
-    "softmatch": {"ema_decay": 0.999, "dist_align": True, "n_sigma": 2},
-}
-"""The config keys the methods read, at their default values."""
+
+def default_config() -> dict:
+    """A fresh copy of the trainer's defaults (the methods read ``threshold`` and their own block)."""
+    return copy.deepcopy(DEFAULTS)
 
 
 def build_method(
     name: str, num_classes: int, num_unlabeled: int, overrides: dict | None = None
 ) -> SSLMethod:
-    """The registered method ``name`` under the default settings updated with ``overrides``."""
-    cfg = copy.deepcopy(METHOD_SETTINGS)
+    """The registered method ``name`` under the default config updated with ``overrides``."""
+    cfg = default_config()
     for key, value in (overrides or {}).items():
         if isinstance(value, dict):
             cfg[key].update(value)
@@ -38,8 +36,8 @@ def logits_of(probabilities: list[list[float]]) -> torch.Tensor:
 
 @pytest.fixture
 def method_config() -> dict:
-    """A fresh copy of the config keys the methods read, at their defaults."""
-    return copy.deepcopy(METHOD_SETTINGS)
+    """A fresh copy of the trainer's default config."""
+    return default_config()
 
 
 @pytest.fixture

@@ -58,13 +58,13 @@ def sum_normalised(values):
     return [v / total for v in values]
 
 
-def test_fairness_loss_matches_the_hand_computed_value(make_method, as_logits):
+def test_unlabeled_loss_adds_the_weighted_fairness_loss(make_method, as_logits):
     method = make_method("freematch", 3, 100, SETTINGS)
     weak = as_logits([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.35, 0.4, 0.25]])
     strong = as_logits([[0.6, 0.3, 0.1], [0.5, 0.2, 0.3], [0.2, 0.2, 0.6], [0.3, 0.5, 0.2]])
     strong.requires_grad_(True)
-    pl = method.pseudo_label(weak, strong, torch.arange(4), step=0)
-    assert pl.mask.all()
+    pl = method.pseudo_label(weak, strong.detach(), torch.arange(4), step=0)
+    assert pl.mask.all() and pl.extra_loss is None
     # EMAs after the step (see the threshold test): p_t and h_t.
     p = [(1 / 3 + 0.4375) / 2, (1 / 3 + 0.275) / 2, (1 / 3 + 0.2875) / 2]
     h = [(1 / 3 + 0.5) / 2, (1 / 3 + 0.25) / 2, (1 / 3 + 0.25) / 2]
@@ -73,8 +73,12 @@ def test_fairness_loss_matches_the_hand_computed_value(make_method, as_logits):
     # mean / histogram = (0.8, 1.2, 1.2) -> SumNorm = (0.25, 0.375, 0.375).
     batch_target = [0.25, 0.375, 0.375]
     fairness = sum(t * math.log(q + 1e-12) for t, q in zip(model_target, batch_target))
-    assert pl.extra_loss.item() == pytest.approx(0.1 * fairness, rel=1e-5)
-    pl.extra_loss.backward()
+    assert method.fairness_loss(strong, pl.mask).item() == pytest.approx(fairness, rel=1e-5)
+    # Pseudo-labels 0, 0, 2, 1 all trusted: CE = -mean(log 0.6, log 0.5, log 0.6, log 0.5).
+    cross_entropy = -(2 * math.log(0.6) + 2 * math.log(0.5)) / 4
+    loss = method.unlabeled_loss(strong, pl)
+    assert loss.item() == pytest.approx(cross_entropy + 0.1 * fairness, rel=1e-5)
+    loss.backward()
     assert strong.grad is not None and strong.grad.abs().sum() > 0
 
 
@@ -91,7 +95,7 @@ def test_fairness_loss_gives_zero_mass_to_a_class_absent_from_the_strong_views(m
     # mean / histogram with class 1 absent -> (0.65, 0, 0.9).
     batch_target = sum_normalised([0.65, 0.0, 0.9])
     fairness = sum(t * math.log(q + 1e-12) for t, q in zip(model_target, batch_target))
-    assert pl.extra_loss.item() == pytest.approx(0.1 * fairness, rel=1e-5)
+    assert method.fairness_loss(strong, pl.mask).item() == pytest.approx(fairness, rel=1e-5)
 
 
 def test_no_trusted_sample_gives_a_zero_fairness_loss(make_method, as_logits):
@@ -100,4 +104,5 @@ def test_no_trusted_sample_gives_a_zero_fairness_loss(make_method, as_logits):
     method.global_threshold.fill_(0.9)
     pl = method.pseudo_label(uniform, uniform, torch.arange(2), step=0)
     assert not pl.mask.any()
-    assert pl.extra_loss.item() == 0.0
+    assert method.fairness_loss(uniform, pl.mask).item() == 0.0
+    assert method.unlabeled_loss(uniform, pl).item() == 0.0
