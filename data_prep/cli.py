@@ -96,14 +96,16 @@ def prep_main(argv: list[str]) -> int:
               file=sys.stderr)
     settings = IngestSettings(dataset=args.dataset, image_size=args.image_size, resize_policy=args.resize_policy,
                               skip_bad=args.skip_bad, shard_max_bytes=args.shard_max_mb << 20, preset=preset_name)
-    domains = args.domain or list(layout.domains)
-    unknown = [d for d in domains if d not in layout.domains]
-    if unknown:
-        raise DataPrepError(f"--domain {', '.join(unknown)} not found in {args.root}; domains: "
-                            f"{', '.join(layout.domains)}")
+    domains = [layout.resolve_domain(d) for d in args.domain] if args.domain else list(layout.domains)
     workers = args.workers or available_cores()
-    for domain in domains:
-        ingest_domain(layout, domain, args.out, settings, workers=workers, progress=not args.no_progress)
+    failures = []
+    for domain in domains:  # a failed domain writes nothing; the others still run, all errors are reported
+        try:
+            ingest_domain(layout, domain, args.out, settings, workers=workers, progress=not args.no_progress)
+        except DataPrepError as err:
+            failures.append(str(err))
+    if failures:
+        raise DataPrepError("\n".join(failures))
     return 0
 
 

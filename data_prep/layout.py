@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from data_prep.errors import DataPrepError, format_problems
-from data_prep.presets import Preset
+from data_prep.presets import Preset, normalise
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,15 @@ class Layout:
     classes: tuple[str, ...]
     files: dict[str, tuple[SourceFile, ...]]
     ignored: tuple[str, ...]
+
+    def resolve_domain(self, name: str) -> str:
+        """The domain folder called ``name`` (exactly, else after preset-style normalisation)."""
+        if name in self.domains:
+            return name
+        matches = [d for d in self.domains if normalise(d) == normalise(name)]
+        if len(matches) != 1:
+            raise DataPrepError(f"domain {name!r} not found in {self.root}; domains: {', '.join(self.domains)}")
+        return matches[0]
 
 
 def _visible_entries(folder: Path) -> list[os.DirEntry]:

@@ -6,6 +6,7 @@ from fixclr.data.hdf5 import (
     load_manifest,
     load_split,
     read_domain_labels,
+    read_domain_paths,
     verify_manifest,
 )
 
@@ -15,5 +16,6 @@ __all__ = [
     "load_manifest",
     "load_split",
     "read_domain_labels",
+    "read_domain_paths",
     "verify_manifest",
 ]

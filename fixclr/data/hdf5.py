@@ -99,15 +99,26 @@ def _domain_entry(manifest: dict, manifest_path, domain: str) -> dict:
     return manifest["domains"][domain]
 
 
-def read_domain_labels(manifest_path: str | os.PathLike, domain: str, locking=None) -> np.ndarray:
-    """int64 labels of every image of ``domain``, by position, without reading images."""
+def _read_domain_column(manifest_path, domain: str, name: str, locking) -> list[np.ndarray]:
     manifest = load_manifest(manifest_path)
     folder = Path(manifest_path).parent
-    parts = []
+    columns = []
     for shard in _domain_entry(manifest, manifest_path, domain)["shards"]:
         with h5py.File(folder / shard["file"], "r", locking=locking) as f:
-            parts.append(f["labels"][()].astype(np.int64))
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            columns.append(f[name][()])
+    return columns
+
+
+def read_domain_labels(manifest_path: str | os.PathLike, domain: str, locking=None) -> np.ndarray:
+    """int64 labels of every image of ``domain``, by position, without reading images."""
+    columns = _read_domain_column(manifest_path, domain, "labels", locking)
+    return np.concatenate(columns).astype(np.int64) if columns else np.zeros(0, dtype=np.int64)
+
+
+def read_domain_paths(manifest_path: str | os.PathLike, domain: str, locking=None) -> list[str]:
+    """Source path (relative to the dataset root) of every image of ``domain``, by position."""
+    columns = _read_domain_column(manifest_path, domain, "paths", locking)
+    return [p.decode("utf-8") if isinstance(p, bytes) else p for column in columns for p in column]
 
 
 class DomainImages:
@@ -136,6 +147,12 @@ class DomainImages:
         self.labels = read_domain_labels(manifest_path, domain, locking)[self.positions]
         self._handles: dict[int, h5py.File] = {}
         self._pid = os.getpid()
+
+    @property
+    def paths(self) -> list[str]:
+        """Source paths (relative to the dataset root) of the exposed images, in order."""
+        every = read_domain_paths(self.manifest_path, self.domain, self.locking)
+        return [every[p] for p in self.positions]
 
     def __len__(self) -> int:
         return len(self.positions)
