@@ -20,7 +20,8 @@ import yaml
 
 from fixclr.io import atomic_write_text
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 
 class SweepConfigError(ValueError):
@@ -111,14 +112,30 @@ def _read_config(path_or_dict) -> tuple[dict, str]:
     return loaded, str(path)
 
 
+def _read_launch_file(name: str) -> dict:
+    """The mapping in ``launch_file`` (cluster-wide launch settings, e.g. the slurm profile's)."""
+    path = Path(name)
+    if not path.is_absolute() and not path.is_file():
+        path = REPO_ROOT / path
+    if not path.is_file():
+        raise SweepConfigError(f"launch_file: no such file {name!r}")
+    loaded = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(loaded, dict):
+        raise SweepConfigError(f"launch_file: {path} must hold a YAML mapping of launch settings")
+    return loaded
+
+
 def load_sweep(path_or_dict) -> dict:
     """Read (a YAML file) and validate a sweep config; return it with the schema's defaults filled in.
 
-    Raises SweepConfigError naming the key for a schema violation (typo, wrong type), an unknown
+    Settings in ``launch_file`` are merged under the config's own ``launch`` block. Raises
+    SweepConfigError naming the key for a schema violation (typo, wrong type), an unknown
     method or backbone or domain, a training key the trainer does not know, or a label budget
     larger than the smallest class of a domain.
     """
     sweep, source = _read_config(path_or_dict)
+    if isinstance(sweep.get("launch_file"), str):
+        sweep["launch"] = {**_read_launch_file(sweep["launch_file"]), **(sweep.get("launch") or {})}
     errors = _schema_errors(sweep)
     if not errors:
         sweep.setdefault("weights_dir", str(Path(sweep["results_dir"], "weights")))
@@ -152,14 +169,26 @@ def _dataset_errors(sweep: dict, name: str, entry: dict) -> list[str]:
             for target in entry["targets"] if target not in facts.domains
         ]
     if facts.class_counts is not None:
-        for labels in sweep["sweep"]["labels_per_class"]:
-            for domain, counts in facts.class_counts.items():
-                cls, smallest = min(counts.items(), key=lambda item: item[1])
-                if labels > smallest:
-                    errors.append(
-                        f"sweep.labels_per_class: {labels} labels per class is more than class {cls!r} "
-                        f"of domain {domain!r} of {name} has ({smallest} images, {facts.source})"
-                    )
+        errors += _label_budget_errors(sweep, name, facts)
+    return errors
+
+
+def _label_budget_errors(sweep: dict, name: str, facts: "DatasetFacts") -> list[str]:
+    """A label budget must fit in every class beside that class's validation share."""
+    from data_prep.splits import validation_count
+
+    errors = []
+    val_fraction = sweep["data"]["val_fraction"]
+    for labels in sweep["sweep"]["labels_per_class"]:
+        for domain, counts in facts.class_counts.items():
+            cls, smallest = min(counts.items(), key=lambda item: item[1])
+            trainable = smallest - validation_count(smallest, val_fraction)
+            if labels > trainable:
+                errors.append(
+                    f"sweep.labels_per_class: {labels} labels per class is larger than class {cls!r} of "
+                    f"domain {domain!r} of {name}: {smallest} images, {trainable} outside validation "
+                    f"(data.val_fraction {val_fraction}; {facts.source})"
+                )
     return errors
 
 

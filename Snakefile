@@ -1,0 +1,38 @@
+# fixclr sweep: data -> shards -> splits -> folds -> tables -> report (docs/architecture.md).
+# The config (config/config.yaml, or --configfile FILE which replaces it) is validated by
+# fixclr.sweep against workflow/schemas/config.schema.yaml before any rule is built.
+import os
+import sys
+
+from snakemake.utils import min_version
+
+from fixclr.sweep import expand_folds, load_sweep, write_fold_spec
+
+min_version("9.0")
+
+
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+SWEEP = load_sweep(config)
+RESULTS = SWEEP["results_dir"]
+FOLDS = {str(fold.run_dir): fold for fold in expand_folds(SWEEP)}
+ENVIRONMENT = "../../environment.yml"  # conda environment of every rule (relative to workflow/rules)
+# The rules call `fixclr`: make it the one installed next to the Python running Snakemake, also
+# when its virtual environment is not activated.
+os.environ.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/results.smk"
+
+
+rule all:
+    input:
+        f"{RESULTS}/report/summary.md",
+        f"{RESULTS}/report/summary.png",
+    default_target: True

@@ -1,0 +1,48 @@
+# Input functions of the rules: thin adaptors from wildcards to fixclr.sweep's paths.
+import re
+
+from fixclr.sweep import dataset_facts, dataset_root, manifest_path, shards_dir, split_path, weights_path
+
+
+def demo_folder(wildcards):
+    """The generated image folder when the dataset is a demo (its ingest jobs wait for it)."""
+    if SWEEP["datasets"][wildcards.dataset]["demo"]:
+        return dataset_root(SWEEP, wildcards.dataset)
+    return []
+
+
+def domain_records(wildcards):
+    """Every `<domain>.json` ingest record of a dataset."""
+    folder = shards_dir(SWEEP, wildcards.dataset)
+    return [folder / f"{domain}.json" for domain in dataset_facts(SWEEP, wildcards.dataset).domains]
+
+
+def image_size(wildcards):
+    """--image-size HxW of a dataset."""
+    height, width = SWEEP["datasets"][wildcards.dataset]["image_size"]
+    return f"{height}x{width}"
+
+
+def preset_option(wildcards):
+    """--preset NAME when the config names one (fixclr prep otherwise uses the dataset name)."""
+    preset = SWEEP["datasets"][wildcards.dataset].get("preset")
+    return f"--preset {preset}" if preset else ""
+
+
+def fold_inputs(wildcards):
+    """fold.yaml, the dataset's manifest and split, and the backbone's weights when pretrained."""
+    train = FOLDS[wildcards.run_dir].spec["train"]
+    inputs = {
+        "spec": f"{wildcards.run_dir}/fold.yaml",
+        "manifest": manifest_path(SWEEP, train["dataset"]),
+        "split": split_path(SWEEP, train["dataset"], train["labels_per_class"], train["seed"]),
+    }
+    if train["pretrained"]:
+        inputs["weights"] = weights_path(SWEEP, train["backbone"])
+    return inputs
+
+
+wildcard_constraints:
+    dataset="|".join(map(re.escape, SWEEP["datasets"])),
+    domain=r"(?!manifest\.json$)[^/]+",  # manifest.json is not a domain record
+    run_dir=re.escape(f"{RESULTS}/runs/") + ".+",

@@ -1,0 +1,83 @@
+# Image folders -> HDF5 shards (one ingest job per domain) -> manifest -> label splits, and the
+# ImageNet weights of pretrained backbones. The work is done by `fixclr demo-data|prep|manifest|
+# splits|weights` (data_prep/, fixclr/).
+
+
+rule demo_data:
+    output:
+        directory(f"{RESULTS}/data/{{dataset}}"),
+    params:
+        seed=SWEEP["data"]["demo_seed"],
+        domains=lambda wc: ",".join(dataset_facts(SWEEP, wc.dataset).domains),
+    log:
+        f"{RESULTS}/logs/demo_data/{{dataset}}.log",
+    conda:
+        ENVIRONMENT
+    shell:
+        "fixclr demo-data --out {output} --seed {params.seed} --domains {params.domains} > {log} 2>&1"
+
+
+rule ingest:
+    input:
+        demo_folder,
+    output:
+        f"{RESULTS}/shards/{{dataset}}/{{domain}}.json",
+    params:
+        root=lambda wc: dataset_root(SWEEP, wc.dataset),
+        out=lambda wc: shards_dir(SWEEP, wc.dataset),
+        size=image_size,
+        preset=preset_option,
+        skip_bad=lambda wc: "--skip-bad" if SWEEP["datasets"][wc.dataset]["skip_bad"] else "",
+    threads: SWEEP["data"]["ingest_cores"]
+    log:
+        f"{RESULTS}/logs/ingest/{{dataset}}/{{domain}}.log",
+    conda:
+        ENVIRONMENT
+    shell:
+        "fixclr prep --root {params.root} --dataset {wildcards.dataset} --out {params.out}"
+        " --domain {wildcards.domain} --image-size {params.size} --workers {threads}"
+        " {params.preset} {params.skip_bad} --no-progress > {log} 2>&1"
+
+
+rule manifest:
+    input:
+        domain_records,
+    output:
+        f"{RESULTS}/shards/{{dataset}}/manifest.json",
+    params:
+        out=lambda wc: shards_dir(SWEEP, wc.dataset),
+    log:
+        f"{RESULTS}/logs/manifest/{{dataset}}.log",
+    conda:
+        ENVIRONMENT
+    shell:
+        "fixclr manifest --out {params.out} > {log} 2>&1"
+
+
+rule splits:
+    input:
+        lambda wc: manifest_path(SWEEP, wc.dataset),
+    output:
+        f"{RESULTS}/splits/{{dataset}}/n{{labels}}_s{{seed}}.json",
+    params:
+        val_fraction=SWEEP["data"]["val_fraction"],
+    log:
+        f"{RESULTS}/logs/splits/{{dataset}}/n{{labels}}_s{{seed}}.log",
+    conda:
+        ENVIRONMENT
+    shell:
+        "fixclr splits --manifest {input} --seed {wildcards.seed} --labels-per-class {wildcards.labels}"
+        " --val-fraction {params.val_fraction} --out {output} > {log} 2>&1"
+
+
+rule weights:
+    # A local rule: the login node has internet, compute nodes only read the file.
+    output:
+        f"{SWEEP['weights_dir']}/{{backbone}}.pth",
+    localrule: True
+    log:
+        f"{RESULTS}/logs/weights/{{backbone}}.log",
+    conda:
+        ENVIRONMENT
+    shell:
+        "fixclr weights --backbone {wildcards.backbone} --out {output} > {log} 2>&1"

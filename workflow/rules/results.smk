@@ -1,0 +1,36 @@
+# Finished folds' result.json -> Parquet tables -> report (fixclr/results/).
+
+
+rule aggregate:
+    input:
+        [f"{run_dir}/result.json" for run_dir in FOLDS],
+    output:
+        folds=f"{RESULTS}/tables/folds.parquet",
+        summary=f"{RESULTS}/tables/summary.parquet",
+    params:
+        runs=lambda wc: f"{RESULTS}/runs",
+        tables=lambda wc, output: os.path.dirname(output.folds),
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    conda:
+        ENVIRONMENT
+    shell:
+        "fixclr aggregate --runs {params.runs} --out {params.tables} > {log} 2>&1"
+
+
+rule report:
+    input:
+        folds=rules.aggregate.output.folds,
+        summary=rules.aggregate.output.summary,
+    output:
+        md=f"{RESULTS}/report/summary.md",
+        png=f"{RESULTS}/report/summary.png",
+    params:
+        tables=lambda wc, input: os.path.dirname(input.folds),
+        out=lambda wc, output: os.path.dirname(output.md),
+    log:
+        f"{RESULTS}/logs/report.log",
+    conda:
+        ENVIRONMENT
+    shell:
+        "fixclr report --tables {params.tables} --out {params.out} > {log} 2>&1"
