@@ -1,0 +1,175 @@
+"""Launch folds: SLURM jobs through submitit (one job, or one job array per group of folds with the
+same resources), or local processes; re-attach to running ones, resubmit failed ones, wait.
+
+Every decision reads the run folder (``done``, ``launch.json``) and SLURM's accounting, under a
+lock on the fold's spec, so relaunching is always safe: a done fold is skipped, a pending/running
+job is re-attached (never duplicated), a failed or lost one is resubmitted and the trainer resumes
+from the fold's checkpoint. Nothing here cancels a job: killing the launcher leaves jobs running.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import time
+from typing import TextIO
+
+import submitit
+
+from cluster.folds import LaunchTarget, locked, read_fold, record_attempt
+from cluster.local import start_local
+from cluster.status import FoldStatus, failure_report, fold_statuses
+
+
+class FoldJob(submitit.helpers.Checkpointable):
+    """The body of a fold's SLURM job (every task runs it): join DDP when the job has several
+    tasks (one per GPU; NCCL on GPUs, gloo on CPU, chosen by the trainer), then train.
+
+    Checkpointable: on SLURM's USR2 warning before the time limit, or on preemption, submitit
+    requeues the job (at most ``max_timeouts`` times for time limits); the requeued job calls this
+    again and the trainer resumes from the fold's last ``checkpoint.pt``.
+    """
+
+    def __call__(self, fold_yaml: str) -> dict:
+        from fixclr import config as fold_config
+        from fixclr.train import run_fold
+
+        if submitit.JobEnvironment().num_tasks > 1:
+            # SLURM already limits CUDA_VISIBLE_DEVICES to the job's GPUs; the trainer picks
+            # cuda:LOCAL_RANK among them.
+            submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        return run_fold(fold_config.load(fold_yaml))
+
+
+def extra_sbatch_parameters(lines: list[str], where: str) -> dict:
+    """``["--mail-type=FAIL", "--exclusive"]`` -> submitit's additional_parameters."""
+    parameters = {}
+    for index, line in enumerate(lines):
+        flag = line.removeprefix("#SBATCH").strip()
+        if not flag.startswith("--") or len(flag) < 3:
+            raise ValueError(f"{where}: launch.extra_sbatch[{index}]: {line!r} is not a long sbatch option "
+                             "like --mail-type=FAIL")
+        key, has_value, value = flag[2:].partition("=")
+        parameters[key] = value if has_value else True
+    return parameters
+
+
+def slurm_executor(target: LaunchTarget) -> submitit.SlurmExecutor:
+    """A submitit executor whose sbatch resources are exactly the fold's launch settings."""
+    launch = target.launch
+    gpus = launch["gpus_per_node"]
+    executor = submitit.SlurmExecutor(folder=launch["submitit_folder"], max_num_timeout=launch["max_timeouts"])
+    parameters = {
+        "job_name": "fixclr:" + "/".join(target.run_dir.parts[-6:]).lstrip("/"),
+        "time": launch["time_min"],
+        "nodes": launch["nodes"],
+        "ntasks_per_node": gpus or launch["tasks_per_node"],
+        "cpus_per_task": launch["cpus_per_task"],
+        "mem": f"{math.ceil(launch['mem_gb'] * 1024)}MB",
+        "stderr_to_stdout": True,
+        "setup": [f"export OMP_NUM_THREADS={launch['cpus_per_task']}"],
+        "additional_parameters": extra_sbatch_parameters(launch["extra_sbatch"], str(target.fold_yaml)),
+    }
+    if gpus:
+        parameters["gpus_per_node"] = gpus
+    parameters.update({key: launch[key] for key in ("partition", "account", "qos", "constraint") if launch[key]})
+    executor.update_parameters(**parameters)
+    return executor
+
+
+def submit_slurm(targets: list[LaunchTarget]) -> list[str]:
+    """Submit folds, one job array per group of equal launch settings; records each job in its
+    ``launch.json``; returns the job ids in order."""
+    groups: dict[str, list[int]] = {}
+    for index, target in enumerate(targets):
+        groups.setdefault(repr(sorted(target.launch.items())), []).append(index)
+    job_ids = [""] * len(targets)
+    for group in groups.values():
+        executor = slurm_executor(targets[group[0]])
+        with executor.batch():
+            jobs = [executor.submit(FoldJob(), str(targets[index].fold_yaml)) for index in group]
+        for index, job in zip(group, jobs):
+            record_attempt(targets[index], {"job_id": job.job_id, "log": str(job.paths.stdout)})
+            job_ids[index] = job.job_id
+    return job_ids
+
+
+class Launcher:
+    """Launches a set of folds and, when asked, waits for them (``fixclr submit``)."""
+
+    def __init__(self, fold_yamls: list[str | os.PathLike], out: TextIO = sys.stdout):
+        self.targets = [read_fold(path) for path in fold_yamls]
+        self.out = out
+        self.local_queue: list[LaunchTarget] = []
+        self.local_children = []  # our own processes, reaped as they end
+
+    def say(self, message: str) -> None:
+        print(message, file=self.out, flush=True)
+
+    def launch(self) -> None:
+        """Submit every fold that is neither done nor pending/running; re-attach to the others."""
+        with locked(self.targets):
+            to_slurm = []
+            for status in fold_statuses(self.targets):
+                target = status.target
+                if status.state == "done":
+                    self.say(f"done: {target.name} (not relaunched)")
+                elif status.active:
+                    self.say(f"re-attached: {target.name}: {status.detail}")
+                elif target.launch["cluster"] == "slurm":
+                    if status.state == "failed":
+                        self.say(f"resubmitting: {target.name}: was {status.detail}")
+                    to_slurm.append(target)
+                else:
+                    self.local_queue.append(target)
+            for target, job_id in zip(to_slurm, submit_slurm(to_slurm) if to_slurm else []):
+                self.say(f"submitted: {target.name}: job {job_id}")
+        self._start_local()
+
+    def _local_slots(self) -> int:
+        """Local processes may start until their CPUs fill this machine's cores."""
+        running = [child for child in self.local_children if child.poll() is None]
+        self.local_children = running
+        cpus = max(t.launch["cpus_per_task"] for t in self.local_queue)
+        return max(1, (os.cpu_count() or 1) // cpus) - len(running)
+
+    def _start_local(self) -> None:
+        while self.local_queue and self._local_slots() > 0:
+            target = self.local_queue.pop(0)
+            with locked([target]):  # another launcher may have started it meanwhile
+                status = fold_statuses([target])[0]
+                if status.state == "done" or status.active:
+                    self.say(f"{status.state}: {target.name} (started elsewhere)")
+                    continue
+                process, attempt = start_local(target)
+                record_attempt(target, attempt)
+            self.local_children.append(process)
+            self.say(f"started: {target.name}: pid {process.pid}, log {attempt['log']}")
+
+    def wait(self, keep_waiting: bool = True) -> list[FoldStatus]:
+        """Poll (every ``poll_s``, jittered so many waiting launchers spread their sacct calls)
+        until all local folds started and, with ``keep_waiting``, every fold ended."""
+        poll_s = min(t.launch["poll_s"] for t in self.targets)
+        while True:
+            self._start_local()
+            statuses = fold_statuses(self.targets)
+            if not self.local_queue and not (keep_waiting and any(s.active for s in statuses)):
+                return statuses
+            time.sleep(poll_s * random.uniform(0.8, 1.2))
+
+
+def submit(fold_yamls: list[str | os.PathLike], wait: bool = False, out: TextIO = sys.stdout) -> int:
+    """Launch folds (see the module docstring); with ``wait``, block until all end.
+    Returns 0, or 1 when waiting and a fold failed."""
+    launcher = Launcher(fold_yamls, out=out)
+    launcher.launch()
+    if wait or launcher.local_queue:
+        statuses = launcher.wait(keep_waiting=wait)
+    if not wait:
+        return 0
+    report = failure_report(statuses)
+    for line in report or [f"all {len(statuses)} fold(s) done"]:
+        launcher.say(line)
+    return 1 if report else 0
