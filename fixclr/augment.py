@@ -192,18 +192,18 @@ RANDAUGMENT_OPS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
 
 def randaugment(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Apply ``NUM_OPS`` operations per sample, grouping the samples that drew the same operation."""
-    ops = list(RANDAUGMENT_OPS.values())
+    """Apply ``NUM_OPS`` operations per sample, grouping the samples that drew the same operation.
+
+    Modifies ``x`` (float images in [0, 1]) in place and returns it.
+    """
     for slot in range(NUM_OPS):
-        choice = _randint(u[:, _OP_STREAM[slot]], 0, len(ops) - 1)
+        choice = _randint(u[:, _OP_STREAM[slot]], 0, len(RANDAUGMENT_OPS) - 1)
         magnitude = u[:, _MAGNITUDE_STREAM[slot]]
         order = torch.argsort(choice, stable=True)
-        counts = torch.bincount(choice, minlength=len(ops)).tolist()  # the one host sync per slot
-        out = x.clone()
-        for op, members in zip(ops, torch.split(order, counts)):
-            if members.numel():
-                out[members] = op(x[members], magnitude[members])
-        x = out
+        counts = torch.bincount(choice, minlength=len(RANDAUGMENT_OPS)).tolist()  # the one host sync per slot
+        for name, members in zip(RANDAUGMENT_OPS, torch.split(order, counts)):
+            if members.numel() and name != "Identity":  # groups are disjoint: in-place update is safe
+                x[members] = RANDAUGMENT_OPS[name](x[members], magnitude[members])
     return x
 
 
@@ -242,8 +242,9 @@ class Augmenter:
         self.flip = flip
         self.image_size = image_size
         self.max_shift = round(TRANSLATE_FRACTION * image_size)
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        # normalised = x * scale + shift for x in [0, 1]
+        self.scale = 1.0 / torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.shift = -torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * self.scale
 
     def __repr__(self) -> str:
         return f"Augmenter(kind={self.kind!r}, flip={self.flip}, image_size={self.image_size})"
@@ -254,10 +255,11 @@ class Augmenter:
         u = seeded_uniforms(seeds.to(images.device), _KIND_SALT[self.kind], _NUM_STREAMS)
         if self.kind != "none":
             images = flip_and_translate(images, u, self.flip, self.max_shift)
-        x = images.to(torch.float32) / 255.0
-        if self.kind == "strong":
-            x = cutout(randaugment(x, u), u)
-        return (x - self.mean.to(x.device)) / self.std.to(x.device)
+        scale, shift = self.scale.to(images.device), self.shift.to(images.device)
+        if self.kind != "strong":  # one fused pass from uint8
+            return torch.addcmul(shift, images.to(torch.float32), scale / 255.0)
+        x = cutout(randaugment(images.to(torch.float32) / 255.0, u), u)
+        return torch.addcmul(shift, x, scale)
 
     def _check(self, images: torch.Tensor, seeds: torch.Tensor) -> None:
         expected = (3, self.image_size, self.image_size)
