@@ -1,0 +1,122 @@
+"""``fixclr aggregate | results | report``: each a ``main(argv) -> int``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+DEFAULT_SWEEP = Path("config/config.yaml")
+
+
+def aggregate_main(argv: list[str]) -> int:
+    """Rebuild folds.parquet and summary.parquet from the run folders that have ``done``."""
+    from fixclr.results.aggregate import ResultError, write_tables
+
+    parser = argparse.ArgumentParser(prog="fixclr aggregate", description=aggregate_main.__doc__)
+    parser.add_argument("--runs", default="results/runs", help="runs folder (default: %(default)s)")
+    parser.add_argument("--out", default="results/tables", help="tables folder (default: %(default)s)")
+    args = parser.parse_args(argv)
+    try:
+        for path in write_tables(args.runs, args.out):
+            print(f"aggregate: wrote {path}", file=sys.stderr)
+    except ResultError as error:
+        print(f"fixclr aggregate: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _sweep_folds(sweep_path: str | None):
+    """(runs folder, folds) of the sweep config, or (None, []) when there is none to read."""
+    from fixclr.sweep import expand_folds, load_sweep
+
+    if sweep_path is None and not DEFAULT_SWEEP.is_file():
+        return None, []
+    sweep = load_sweep(sweep_path or DEFAULT_SWEEP)
+    return Path(sweep["results_dir"], "runs"), expand_folds(sweep)
+
+
+def _tables_dir(args: argparse.Namespace, runs_dir: Path | None) -> Path:
+    if args.tables:
+        return Path(args.tables)
+    return runs_dir.parent / "tables" if runs_dir else Path("results/tables")
+
+
+def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sweep", metavar="CONFIG",
+                        help=f"sweep config: its tables, and its folds not finished yet (default: {DEFAULT_SWEEP})")
+    parser.add_argument("--tables", help="tables folder (default: <results_dir of the sweep>/tables)")
+
+
+def _missing(tables: Path, runs_dir: Path | None, folds) -> list[str]:
+    from fixclr.results.tables import missing_folds
+
+    if runs_dir is None:
+        return []
+    return missing_folds(pd.read_parquet(tables / "folds.parquet"), folds, runs_dir)
+
+
+def results_main(argv: list[str]) -> int:
+    """Print the paper-style table(s) of a sweep, or the answer of a DuckDB SQL query."""
+    import duckdb
+
+    from fixclr.results.aggregate import SELECTIONS
+    from fixclr.results.query import run_sql
+    from fixclr.results.tables import FORMATS, format_table, paper_tables
+    from fixclr.sweep import SweepConfigError
+
+    parser = argparse.ArgumentParser(prog="fixclr results", description=results_main.__doc__)
+    _add_sweep_options(parser)
+    parser.add_argument("--dataset", help="only this dataset")
+    parser.add_argument("--labels", type=int, help="only this label budget (labels per class)")
+    parser.add_argument("--backbone", help="only this backbone")
+    parser.add_argument("--selection", choices=SELECTIONS, default="last", help="model selection (default: last)")
+    parser.add_argument("--format", choices=FORMATS, default="markdown")
+    parser.add_argument("--sql", help='DuckDB SQL over tables folds and summary, e.g. "SELECT * FROM folds"')
+    args = parser.parse_args(argv)
+    try:
+        runs_dir, folds = _sweep_folds(args.sweep)
+        tables = _tables_dir(args, runs_dir)
+        if args.sql:
+            answer = run_sql(tables, args.sql)
+            print(answer.to_csv(index=False) if args.format == "csv" else answer.to_string(index=False))
+            return 0
+        summary_path = tables / "summary.parquet"
+        if not summary_path.is_file():
+            raise FileNotFoundError(f"{summary_path} does not exist: run `fixclr aggregate` (or snakemake) first")
+        filters = {"dataset": args.dataset, "labels_per_class": args.labels, "backbone": args.backbone}
+        found = paper_tables(pd.read_parquet(summary_path), args.selection, **filters)
+        for title, table in found.items():
+            print(f"{title}\n\n{format_table(table, args.format)}")
+        if not found:
+            print("no finished folds match", file=sys.stderr)
+        missing = _missing(tables, runs_dir, folds)
+        if missing:
+            print(f"missing folds ({len(missing)} of {len(folds)}):\n  " + "\n  ".join(missing))
+    except duckdb.Error as error:
+        print(f"fixclr results: SQL error: {error}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, SweepConfigError, ValueError) as error:
+        print(f"fixclr results: error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def report_main(argv: list[str]) -> int:
+    """Write summary.md and summary.png from the tables."""
+    from fixclr.results.report import write_report
+
+    parser = argparse.ArgumentParser(prog="fixclr report", description=report_main.__doc__)
+    _add_sweep_options(parser)
+    parser.add_argument("--out", help="report folder (default: next to the tables folder: report/)")
+    args = parser.parse_args(argv)
+    runs_dir, folds = _sweep_folds(args.sweep) if args.sweep else (None, [])
+    tables = _tables_dir(args, runs_dir)
+    summary = pd.read_parquet(tables / "summary.parquet")
+    n_folds = len(pd.read_parquet(tables / "folds.parquet"))
+    out = Path(args.out) if args.out else tables.parent / "report"
+    for path in write_report(summary, out, _missing(tables, runs_dir, folds), n_folds):
+        print(f"report: wrote {path}", file=sys.stderr)
+    return 0

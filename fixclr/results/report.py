@@ -1,0 +1,67 @@
+"""``summary.md`` (the paper tables under every selection rule, and the missing folds) and
+``summary.png`` (grouped bars per target domain with std error bars, method next to method+FixCLR)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on cluster nodes
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from fixclr.io import atomic_write_bytes, atomic_write_text  # noqa: E402
+from fixclr.results.aggregate import AVERAGE_TARGET, SELECTIONS  # noqa: E402
+from fixclr.results.tables import TABLE_KEYS, format_table, paper_tables, variant_order  # noqa: E402
+
+
+def summary_markdown(summary: pd.DataFrame, missing: list[str], n_folds: int) -> str:
+    """The report text: one table per setting and selection rule, then the missing folds."""
+    lines = ["# Sweep summary", "",
+             f"{n_folds} finished folds. Cells: mean ± std over seeds of the target-domain accuracy (%); "
+             "Avg: mean over target domains, std over seeds. Selection: last = final model, "
+             "val = best source-validation step, oracle = best target step (an upper bound only).", "",
+             "![summary](summary.png)", ""]
+    for selection in SELECTIONS:
+        for title, table in paper_tables(summary, selection).items():
+            lines += [f"## {title}", "", format_table(table, "markdown")]
+    if missing:
+        lines += [f"## Missing folds ({len(missing)})", "", *[f"- {fold}" for fold in missing], ""]
+    return "\n".join(lines)
+
+
+def summary_figure(summary: pd.DataFrame, selection: str = "last") -> bytes:
+    """PNG bytes: per setting, bars per target domain and Avg, one bar per variant, std error bars."""
+    settings = list(summary.groupby(TABLE_KEYS, sort=True))
+    fig, axes = plt.subplots(len(settings) or 1, 1, figsize=(10, 3.6 * max(len(settings), 1)), squeeze=False)
+    for ax, (key, setting) in zip(axes[:, 0], settings):
+        targets = sorted(t for t in setting["target_domain"].unique() if t != AVERAGE_TARGET) + [AVERAGE_TARGET]
+        variants = variant_order(setting["variant"])
+        width = 0.8 / len(variants)
+        for index, variant in enumerate(variants):
+            rows = setting[setting["variant"] == variant].set_index("target_domain").reindex(targets)
+            positions = [t + (index - (len(variants) - 1) / 2) * width for t in range(len(targets))]
+            ax.bar(positions, rows[f"acc_{selection}_mean"], width, yerr=rows[f"acc_{selection}_std"].fillna(0),
+                   capsize=3, label=variant)
+        ax.set_xticks(range(len(targets)), [t if t != AVERAGE_TARGET else "Avg" for t in targets])
+        ax.set_ylabel(f"target accuracy (%), {selection}")
+        dataset, backbone, pretrained, labels = key
+        ax.set_title(f"{dataset}, {backbone}{' pretrained' if pretrained else ''}, {labels} labels/class")
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize="small", ncols=min(len(variants), 4))
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_report(summary: pd.DataFrame, out_dir: str | Path, missing: list[str], n_folds: int) -> tuple[Path, Path]:
+    """Write ``summary.md`` and ``summary.png`` into ``out_dir`` atomically."""
+    out_dir = Path(out_dir)
+    md, png = out_dir / "summary.md", out_dir / "summary.png"
+    atomic_write_bytes(png, summary_figure(summary))
+    atomic_write_text(md, summary_markdown(summary, missing, n_folds))
+    return md, png

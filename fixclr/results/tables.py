@@ -1,0 +1,82 @@
+"""Paper-style tables from ``summary.parquet``: rows = variants, columns = target domains + Avg,
+cells = mean ± std over seeds; as markdown, csv or LaTeX. Also the folds a sweep still misses."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from fixclr.results.aggregate import AVERAGE_TARGET, SELECTIONS, fold_id
+from fixclr.sweep import Fold
+
+FORMATS = ("markdown", "csv", "latex")
+# One table per experiment setting; rows within it are the variants.
+TABLE_KEYS = ["dataset", "backbone", "pretrained", "labels_per_class"]
+
+
+def variant_order(variants) -> list[str]:
+    """Each method next to its regularized and tagged variants: erm, fixmatch, fixmatch+fixclr, ..."""
+    return sorted(set(variants), key=lambda name: (name.split("+")[0].split("-")[0], name))
+
+
+def _cell(mean: float, std: float, count: int, full_count: int) -> str:
+    text = f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} ± {std:.1f}"
+    return text if count >= full_count else f"{text} (n={count})"
+
+
+def paper_tables(summary: pd.DataFrame, selection: str = "last", **filters) -> dict[str, pd.DataFrame]:
+    """``{title: table}`` for every experiment setting left after ``filters`` (column=value).
+
+    A cell averaged over fewer seeds than the table's best-covered cell says ``(n=<seeds>)``.
+    """
+    if selection not in SELECTIONS:
+        raise ValueError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}")
+    for column, value in filters.items():
+        if value is not None:
+            summary = summary[summary[column] == value]
+    tables = {}
+    for key, setting in summary.groupby(TABLE_KEYS, sort=True):
+        full_count = setting["count"].max()
+        cells = setting.assign(cell=[
+            _cell(row[f"acc_{selection}_mean"], row[f"acc_{selection}_std"], row["count"], full_count)
+            for _, row in setting.iterrows()
+        ])
+        table = cells.pivot(index="variant", columns="target_domain", values="cell")
+        targets = sorted(c for c in table.columns if c != AVERAGE_TARGET)
+        table = table.reindex(index=variant_order(table.index), columns=targets + [AVERAGE_TARGET])
+        table = table.rename(columns={AVERAGE_TARGET: "Avg"}).fillna("–")
+        table.index.name = "method"
+        dataset, backbone, pretrained, labels = key
+        title = (f"{dataset}, {backbone}{' (ImageNet-pretrained)' if pretrained else ''}, "
+                 f"{labels} labels per class, target accuracy (%), selection: {selection}")
+        tables[title] = table
+    return tables
+
+
+def format_table(table: pd.DataFrame, fmt: str) -> str:
+    """The table as ``markdown``, ``csv`` or ``latex`` text."""
+    header = [table.index.name, *table.columns]
+    rows = [[name, *values] for name, values in zip(table.index, table.values.tolist())]
+    if fmt == "csv":
+        return table.to_csv()
+    if fmt == "markdown":
+        lines = [header, ["---"] + ["---:"] * len(table.columns), *rows]
+        return "\n".join("| " + " | ".join(map(str, line)) + " |" for line in lines) + "\n"
+    if fmt == "latex":
+        def tex(text) -> str:
+            return str(text).replace("±", r"$\pm$").replace("_", r"\_").replace("–", "--")
+
+        body = [" & ".join(map(tex, line)) + r" \\" for line in rows]
+        return "\n".join([
+            r"\begin{tabular}{l" + "r" * len(table.columns) + "}", r"\toprule",
+            " & ".join(map(tex, header)) + r" \\", r"\midrule", *body, r"\bottomrule", r"\end{tabular}",
+        ]) + "\n"
+    raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+
+
+def missing_folds(folds_table: pd.DataFrame, expected: list[Fold], runs_dir: Path) -> list[str]:
+    """Fold ids of the sweep's folds that are not (yet) rows of ``folds.parquet``."""
+    present = set(folds_table["fold_id"])
+    return [fid for fid in (fold_id(fold.run_dir, runs_dir) for fold in expected) if fid not in present]
