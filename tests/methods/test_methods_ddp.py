@@ -51,7 +51,8 @@ def test_two_ranks_compute_what_one_process_computes(tmp_path, method_config):
     method_config.update(threshold=0.7)
     method_config["freematch"]["ema_decay"] = 0.5
     method_config["softmatch"]["ema_decay"] = 0.5
-    mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path), method_config), nprocs=WORLD_SIZE, join=True)
+    init_file = str(tmp_path / "init")
+    mp.spawn(_worker, args=(init_file, str(tmp_path), method_config), nprocs=WORLD_SIZE, join=True)
     single = _run(method_config, slice(None))
     for rank in range(WORLD_SIZE):
         per_rank = torch.load(tmp_path / f"rank{rank}.pt")

@@ -55,7 +55,8 @@ def test_checkpoint_round_trip_resumes_identically(make_method, name):
     resumed.load_state_dict(torch.load(buffer))
 
     weak, strong, idx = third
-    expected, got = method.pseudo_label(weak, strong, idx, step=2), resumed.pseudo_label(weak, strong, idx, step=2)
+    expected = method.pseudo_label(weak, strong, idx, step=2)
+    got = resumed.pseudo_label(weak, strong, idx, step=2)
     assert torch.equal(got.labels, expected.labels)
     assert torch.equal(got.weight, expected.weight)
     assert torch.equal(got.mask, expected.mask)
