@@ -55,8 +55,9 @@ def fixclr_loss(
 ) -> torch.Tensor:
     """FixCLR loss of the local batch ``z`` (N, D) against the batch pooled over all ranks.
 
-    ``labels`` (N,) int64 are true labels or pseudo-labels; ``valid`` (N,) bool selects the samples
-    taking part. See the module docstring for the exact definitions of the variants.
+    ``labels`` (N,) int64 >= 0 are true labels or pseudo-labels; ``valid`` (N,) bool selects the samples
+    taking part. See the module docstring for the exact definitions of the variants. No host
+    synchronisation: safe to call every step on a GPU.
     """
     _check_inputs(z, labels, valid, temperature, attract, negatives)
     z = z.to(torch.promote_types(z.dtype, torch.float32))  # at least fp32, even under bf16 autocast
@@ -84,10 +85,9 @@ def fixclr_loss(
         per_anchor = _masked_logsumexp(sim, negative_mask, anchors)
 
     global_anchors = _pooled_anchor_count(pooled_labels, pooled_valid, attract, negatives)
-    if global_anchors == 0:
-        return pooled_z.sum() * 0.0
     local_sum = torch.where(anchors, per_anchor, torch.zeros_like(per_anchor)).sum()
-    return local_sum * world_size() / global_anchors
+    # No anchor anywhere: local_sum is a zero that still depends on z (no host sync, no branch).
+    return local_sum * world_size() / global_anchors.clamp(min=1)
 
 
 def _masked_logsumexp(sim: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -102,17 +102,17 @@ def _masked_logsumexp(sim: torch.Tensor, mask: torch.Tensor, rows: torch.Tensor)
 
 def _pooled_anchor_count(
     labels: torch.Tensor, valid: torch.Tensor, attract: bool, negatives: str
-) -> int:
-    """Number of anchors in the pooled batch, from per-class counts of the valid samples."""
-    valid_labels = labels[valid]
-    total = valid_labels.numel()
-    if total == 0:
-        return 0
+) -> torch.Tensor:
+    """Number of anchors in the pooled batch (a 0-d tensor), from per-class counts of valid samples."""
+    total = valid.sum()
     if negatives == "instance":
-        return total if total > 1 else 0
-    own_class = torch.bincount(valid_labels)[valid_labels]
-    has_partner = own_class > 1 if attract else own_class < total
-    return int(has_partner.sum())
+        has_partner = total > 1
+    else:
+        # bin 0 collects the invalid samples; integer bincount is deterministic on CUDA
+        bins = torch.where(valid, labels + 1, 0)
+        own_class = torch.bincount(bins)[bins]
+        has_partner = own_class > 1 if attract else own_class < total
+    return (valid & has_partner).sum()
 
 
 def _check_inputs(
@@ -140,5 +140,3 @@ def _check_inputs(
         raise ValueError(f"labels: expected int64 of shape ({n},), got {labels.dtype} {tuple(labels.shape)}")
     if valid.shape != (n,) or valid.dtype != torch.bool:
         raise ValueError(f"valid: expected bool of shape ({n},), got {valid.dtype} {tuple(valid.shape)}")
-    if n and labels.min() < 0:
-        raise ValueError(f"labels: must be >= 0, got min {int(labels.min())}")
