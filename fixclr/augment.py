@@ -152,7 +152,8 @@ def _shear(axis: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
 
 def _translate(axis: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     def translate(x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        shift, one, zero = 2.0 * _symmetric(u, 0.3), torch.ones_like(u), torch.zeros_like(u)  # in [-1, 1] units
+        shift = 2.0 * _symmetric(u, 0.3)  # 30 % of the size, in affine_grid's [-1, 1] units
+        one, zero = torch.ones_like(u), torch.zeros_like(u)
         tx, ty = (shift, zero) if axis == 0 else (zero, shift)
         return _affine(x, _matrix(one, zero, zero, one, tx, ty))
 
@@ -269,4 +270,6 @@ class Augmenter:
                 f"got {images.dtype} {tuple(images.shape)}"
             )
         if seeds.shape != images.shape[:1] or seeds.dtype != torch.int64:
-            raise ValueError(f"seeds: expected int64 of shape ({images.shape[0]},), got {seeds.dtype} {tuple(seeds.shape)}")
+            raise ValueError(
+                f"seeds: expected int64 of shape ({images.shape[0]},), got {seeds.dtype} {tuple(seeds.shape)}"
+            )
