@@ -14,6 +14,7 @@ import os
 import random
 import sys
 import time
+from pathlib import Path
 from typing import TextIO
 
 import submitit
@@ -56,13 +57,18 @@ def extra_sbatch_parameters(lines: list[str], where: str) -> dict:
     return parameters
 
 
+def job_name(run_dir: Path) -> str:
+    """The SLURM job name of a fold: ``fixclr:`` and the tail of its run folder."""
+    return "fixclr:" + "/".join(run_dir.parts[-6:]).lstrip("/")
+
+
 def slurm_executor(target: LaunchTarget) -> submitit.SlurmExecutor:
     """A submitit executor whose sbatch resources are exactly the fold's launch settings."""
     launch = target.launch
     gpus = launch["gpus_per_node"]
     executor = submitit.SlurmExecutor(folder=launch["submitit_folder"], max_num_timeout=launch["max_timeouts"])
     parameters = {
-        "job_name": "fixclr:" + "/".join(target.run_dir.parts[-6:]).lstrip("/"),
+        "job_name": job_name(target.run_dir),
         "time": launch["time_min"],
         "nodes": launch["nodes"],
         "ntasks_per_node": gpus or launch["tasks_per_node"],
@@ -99,9 +105,9 @@ def submit_slurm(targets: list[LaunchTarget]) -> list[str]:
 class Launcher:
     """Launches a set of folds and, when asked, waits for them (``fixclr submit``)."""
 
-    def __init__(self, fold_yamls: list[str | os.PathLike], out: TextIO = sys.stdout):
+    def __init__(self, fold_yamls: list[str | os.PathLike], out: TextIO | None = None):
         self.targets = [read_fold(path) for path in fold_yamls]
-        self.out = out
+        self.out = out or sys.stdout
         self.local_queue: list[LaunchTarget] = []
         self.local_children = []  # our own processes, reaped as they end
 
@@ -160,7 +166,7 @@ class Launcher:
             time.sleep(poll_s * random.uniform(0.8, 1.2))
 
 
-def submit(fold_yamls: list[str | os.PathLike], wait: bool = False, out: TextIO = sys.stdout) -> int:
+def submit(fold_yamls: list[str | os.PathLike], wait: bool = False, out: TextIO | None = None) -> int:
     """Launch folds (see the module docstring); with ``wait``, block until all end.
     Returns 0, or 1 when waiting and a fold failed."""
     launcher = Launcher(fold_yamls, out=out)

@@ -1,0 +1,67 @@
+"""Jobs that do not finish: a cancelled fold shows as failed, is resubmitted and resumes from its
+checkpoint to the accuracies of an uninterrupted run; a fold longer than its time limit requeues
+itself and completes."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from cluster.cli import resubmit_main, status_main
+from cluster.launcher import submit
+from cluster_helpers import attempts, sacct_states, wait_until
+
+pytestmark = pytest.mark.cluster
+
+ACCURACIES = ("acc_last", "acc_val", "acc_oracle")
+
+
+def result(run_dir) -> dict:
+    return json.loads((run_dir / "result.json").read_text())
+
+
+def test_cancelled_fold_is_failed_then_resubmitted_and_resumes_to_the_uninterrupted_accuracies(make_fold, capsys):
+    train = {"steps": 60, "checkpoint_every": 5, "eval_every": 20}
+    cancelled, reference = make_fold("cancelled", train=train), make_fold("reference", train=train)
+    run_dir = cancelled.parent
+    assert submit([cancelled, reference]) == 0  # one job array of two folds
+    job_id = attempts(run_dir)[0]["job_id"]
+    assert "_" in job_id
+
+    wait_until(lambda: (run_dir / "checkpoint.pt").exists(), 180, "the first checkpoint of the fold")
+    subprocess.run(["scancel", job_id], check=True)
+    wait_until(lambda: sacct_states(job_id) == ["CANCELLED"], 60, f"job {job_id} CANCELLED in sacct")
+    assert not (run_dir / "done").exists(), "training ended before the cancel: give the fold more steps"
+
+    capsys.readouterr()
+    assert status_main([str(cancelled)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("failed"))
+    assert str(run_dir) in row and "CANCELLED" in row
+
+    assert resubmit_main([str(cancelled), str(reference), "--failed", "--wait"]) == 0
+    assert submit([reference], wait=True) == 0
+
+    new_job = attempts(run_dir)[-1]["job_id"]
+    assert new_job != job_id
+    wait_until(lambda: sacct_states(new_job) == ["COMPLETED"], 60, f"job {new_job} COMPLETED in sacct")
+    resumed = re.search(r"resuming from step (\d+)", open(attempts(run_dir)[-1]["log"]).read())
+    assert resumed and 5 <= int(resumed.group(1)) < 60
+    assert {k: result(run_dir)[k] for k in ACCURACIES} == {k: result(reference.parent)[k] for k in ACCURACIES}
+
+
+def test_fold_longer_than_its_time_limit_requeues_itself_and_completes(make_fold):
+    # SLURM sends USR2 90 s before the limit, i.e. at once for a 1-minute job, at its first
+    # limit check (10-30 s in); submitit requeues the job, which resumes from the checkpoint.
+    fold_yaml = make_fold("time-limited", train={"steps": 400, "checkpoint_every": 10, "eval_every": 200},
+                          launch={"time_min": 1, "max_timeouts": 10})
+
+    assert submit([fold_yaml], wait=True) == 0
+
+    (attempt,) = attempts(fold_yaml.parent)
+    assert (fold_yaml.parent / "done").exists()
+    wait_until(lambda: sacct_states(attempt["job_id"]) == ["COMPLETED"], 60, "the job COMPLETED in sacct")
+    assert "REQUEUED" in sacct_states(attempt["job_id"], duplicates=True)
+    assert "resuming from step" in open(attempt["log"]).read()

@@ -1,0 +1,47 @@
+"""A fold submitted through submitit to the dev SLURM cluster trains and completes; launching it
+again while it is queued or running re-attaches instead of submitting a second job."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cluster.folds import read_fold
+from cluster.launcher import job_name, submit
+from cluster_helpers import attempts, sacct_states, squeue_job_ids, wait_until
+
+pytestmark = pytest.mark.cluster
+
+
+def test_submitted_fold_trains_writes_result_and_done_and_completes_in_sacct(make_fold):
+    fold_yaml = make_fold("fold")
+    run_dir = fold_yaml.parent
+
+    assert submit([fold_yaml], wait=True) == 0
+
+    result = json.loads((run_dir / "result.json").read_text())
+    assert (run_dir / "done").exists()
+    assert result["target_domain"] == "mono" and result["steps"] == 8 and result["world_size"] == 1
+    assert 0.0 <= result["acc_last"] <= 100.0
+    (attempt,) = attempts(run_dir)
+    assert attempt["cluster"] == "slurm"
+    # `done` is written last by the trainer, a moment before the job's process exits
+    wait_until(lambda: sacct_states(attempt["job_id"]) == ["COMPLETED"], 60, "sacct to show the job COMPLETED")
+
+
+def test_launching_a_running_fold_again_reattaches_to_its_one_job(make_fold, capsys):
+    fold_yaml = make_fold("twice", train={"steps": 40})
+    name = job_name(read_fold(fold_yaml).run_dir)
+
+    assert submit([fold_yaml]) == 0
+    first_job = attempts(fold_yaml.parent)[0]["job_id"]
+    assert submit([fold_yaml]) == 0  # while pending or running
+
+    assert "re-attached" in capsys.readouterr().out
+    assert squeue_job_ids(name) == [first_job]
+    assert [a["job_id"] for a in attempts(fold_yaml.parent)] == [first_job]
+    assert submit([fold_yaml], wait=True) == 0
+    wait_until(lambda: sacct_states(first_job) == ["COMPLETED"], 60, "sacct to show the job COMPLETED")
+    assert submit([fold_yaml]) == 0  # done: a no-op
+    assert len(attempts(fold_yaml.parent)) == 1
