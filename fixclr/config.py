@@ -61,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "eval_batch_size": 256,
     "checkpoint_every": 50,
     "device": "auto",  # auto | cpu | cuda
+    "dtype": "float32",  # float64: parameters and activations in double (CPU exactness checks)
     "threads": 0,  # torch CPU threads; 0 keeps torch's default
     "num_workers": 0,  # reserved for streamed reading; images are read into memory
 }
@@ -72,6 +73,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "fixclr.views": ("weak", "strong"),
     "backbone": ("cnn", "resnet18", "resnet50"),
     "device": ("auto", "cpu", "cuda"),
+    "dtype": ("float32", "float64"),
 }
 REQUIRED = ("manifest", "split", "target_domain", "out_dir")
 # Keys that do not change what is computed: left out of the config hash so that a checkpoint

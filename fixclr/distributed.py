@@ -105,7 +105,7 @@ class GlobalBatchNorm2d(torch.nn.BatchNorm2d):
 
         dims = (0, 2, 3)
         count = x.numel() / x.shape[1] * world_size()  # every rank holds an equal slice of the batch
-        xf = x.float()
+        xf = x.to(torch.promote_types(x.dtype, torch.float32))
         mean = all_reduce(xf.sum(dims)) / count
         centered = xf - mean[None, :, None, None]
         var = all_reduce((centered * centered).sum(dims)) / count

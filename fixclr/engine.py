@@ -25,7 +25,7 @@ from fixclr.data.loader import FoldData, ImageSet, StepSampler
 from fixclr.distributed import all_reduce_sum, convert_batchnorm, rank, world_size
 from fixclr.losses import fixclr_loss
 from fixclr.methods import METHODS
-from fixclr.models import build_model
+from fixclr.models import at_least_float32, build_model
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet statistics, for every backbone
 STEP_STATS = ("loss", "loss_labeled", "loss_unlabeled", "loss_fixclr", "unlabeled", "masked", "masked_correct", "correct")
@@ -57,7 +57,8 @@ class Trainer:
         model = build_model(cfg, num_classes)
         if world_size() > 1:
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model) if device.type == "cuda" else convert_batchnorm(model)
-        self.model = model.to(device)
+        self.dtype = getattr(torch, cfg["dtype"])
+        self.model = model.to(device, self.dtype)
         self.train_model = self.model
         if world_size() > 1:
             self.train_model = nn.parallel.DistributedDataParallel(
@@ -119,8 +120,8 @@ class Trainer:
             views += [self.weak(unlabeled, batch.seeds["weak"]), self.strong(unlabeled, batch.seeds["strong"])]
         self.model.train()
         with self.autocast:
-            logits, z = self.train_model(torch.cat(views))
-        logits = logits.float()
+            logits, z = self.train_model(torch.cat(views).to(self.dtype))
+        logits = at_least_float32(logits)
         n_lab, n_unl = len(labeled), len(batch.unlabeled_index)
         loss_labeled = F.cross_entropy(logits[:n_lab], targets)
         zero = logits.new_zeros(())
@@ -152,8 +153,8 @@ class Trainer:
         self.scheduler.step()
         self._update_ema()
         self.step += 1
-        losses = torch.stack([loss, loss_labeled, loss_unlabeled, loss_fixclr]).detach().float()
-        counts = torch.stack([stats[k].to(losses.device) for k in STEP_STATS[4:]])
+        losses = torch.stack([loss, loss_labeled, loss_unlabeled, loss_fixclr]).detach().double()
+        counts = torch.stack([stats[k].to(losses) for k in STEP_STATS[4:]])
         reduced = all_reduce_sum(torch.cat([losses / world_size(), counts])).tolist()
         if not math.isfinite(reduced[0]):
             raise NonFiniteLossError(
@@ -182,7 +183,7 @@ class Trainer:
         for start in range(0, len(labels), self.cfg["eval_batch_size"]):
             chunk = slice(start, start + self.cfg["eval_batch_size"])
             with self.autocast:
-                logits, _ = model(normalize(images[chunk]))
+                logits, _ = model(normalize(images[chunk]).to(self.dtype))
             correct += (logits.argmax(1) == labels[chunk]).sum()
         return 100.0 * all_reduce_sum(correct).item() / len(part)
 

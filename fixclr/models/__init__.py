@@ -1,7 +1,7 @@
 """Backbones, projection head and the classifier network."""
 
 from fixclr.models.backbones import ResNetFeatures, SmallCNN, build_backbone
-from fixclr.models.heads import ProjectionHead, SSLNet
+from fixclr.models.heads import ProjectionHead, SSLNet, at_least_float32
 from fixclr.models.weights import load_imagenet_state_dict
 
 
@@ -12,4 +12,4 @@ def build_model(cfg: dict, num_classes: int) -> SSLNet:
     return SSLNet(backbone, num_classes, embedding, cfg["proj_dim"])
 
 
-__all__ = ["ProjectionHead", "ResNetFeatures", "SSLNet", "SmallCNN", "build_backbone", "build_model", "load_imagenet_state_dict"]
+__all__ = ["ProjectionHead", "at_least_float32", "ResNetFeatures", "SSLNet", "SmallCNN", "build_backbone", "build_model", "load_imagenet_state_dict"]

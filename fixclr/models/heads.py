@@ -7,6 +7,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32, or in its own dtype if wider (bf16 autocast outputs are upcast, float64 kept)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 class ProjectionHead(nn.Sequential):
     """2-layer MLP (Linear-ReLU-Linear), as in SimCLR/SupCon."""
 
@@ -34,4 +39,4 @@ class SSLNet(nn.Module):
         if self.embedding is None:
             return logits, None
         z = self.projection(features) if self.projection is not None else features
-        return logits, F.normalize(z.float(), dim=1)
+        return logits, F.normalize(at_least_float32(z), dim=1)
