@@ -99,12 +99,23 @@ def _domain_entry(manifest: dict, manifest_path, domain: str) -> dict:
     return manifest["domains"][domain]
 
 
+def open_shard(path: Path, locking=None) -> h5py.File:
+    """Open a shard read-only; ``locking`` as in h5py (False for NFS/Lustre without locks)."""
+    try:
+        return h5py.File(path, "r", locking=locking)
+    except OSError as err:
+        if "locking flag" not in str(err):
+            raise
+        raise OSError(f"{path} is already open in this process with another locking setting than "
+                      f"locking={locking!r}; use one setting per process") from None
+
+
 def _read_domain_column(manifest_path, domain: str, name: str, locking) -> list[np.ndarray]:
     manifest = load_manifest(manifest_path)
     folder = Path(manifest_path).parent
     columns = []
     for shard in _domain_entry(manifest, manifest_path, domain)["shards"]:
-        with h5py.File(folder / shard["file"], "r", locking=locking) as f:
+        with open_shard(folder / shard["file"], locking) as f:
             columns.append(f[name][()])
     return columns
 
@@ -161,7 +172,7 @@ class DomainImages:
         if self._pid != os.getpid():
             self._handles, self._pid = {}, os.getpid()  # never use a handle inherited across fork
         if shard not in self._handles:
-            self._handles[shard] = h5py.File(self.files[shard], "r", locking=self.locking)
+            self._handles[shard] = open_shard(self.files[shard], self.locking)
         return self._handles[shard]["images"]
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
