@@ -40,13 +40,6 @@ def cosine_lr_factor(step: int, total_steps: int) -> float:
     return math.cos(7.0 * math.pi * step / (16.0 * total_steps))
 
 
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 3, H, W) -> float, scaled to [0, 1] and standardised (evaluation, no augmentation)."""
-    mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, device=images.device).view(1, 3, 1, 1)
-    return (images.float() / 255.0 - mean) / std
-
-
 class Trainer:
     """Model, EMA, method state, optimizer and schedule of one fold; ``train_step`` and ``evaluate``."""
 
@@ -74,6 +67,7 @@ class Trainer:
         size = data.image_size
         self.weak = Augmenter("weak", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD)
         self.strong = Augmenter("strong", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD)
+        self.plain = Augmenter("none", flip=False, image_size=size, mean=MEAN, std=STD)  # evaluation
         self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
         self.step = 0
 
@@ -111,7 +105,7 @@ class Trainer:
     def train_step(self) -> dict[str, float]:
         """One optimisation step at ``self.step``; returns the global losses and pseudo-label counts."""
         step, cfg, data = self.step, self.cfg, self.data
-        batch = self.sampler.indices(step)
+        batch = self.sampler.indices(step).to(self.device)
         labeled = data.labeled.images[batch.labeled_index]
         targets = data.labeled.labels[batch.labeled_index]
         views = [self.weak(labeled, batch.seeds["labeled"])]
@@ -183,7 +177,8 @@ class Trainer:
         for start in range(0, len(labels), self.cfg["eval_batch_size"]):
             chunk = slice(start, start + self.cfg["eval_batch_size"])
             with self.autocast:
-                logits, _ = model(normalize(images[chunk]).to(self.dtype))
+                batch = images[chunk]
+                logits, _ = model(self.plain(batch, torch.zeros(len(batch), dtype=torch.int64)).to(self.dtype))
             correct += (logits.argmax(1) == labels[chunk]).sum()
         return 100.0 * all_reduce_sum(correct).item() / len(part)
 

@@ -135,6 +135,11 @@ class StepIndices:
     unlabeled_index: torch.Tensor  # (u,) position in the pooled unlabeled set
     seeds: dict[str, torch.Tensor]  # per-view augmentation seeds: labeled (b,), weak (u,), strong (u,)
 
+    def to(self, device: torch.device) -> "StepIndices":
+        """The same indices on ``device`` (gathers of them under NCCL need CUDA tensors)."""
+        return StepIndices(self.labeled_index.to(device), self.unlabeled_index.to(device),
+                           {view: seeds.to(device) for view, seeds in self.seeds.items()})
+
 
 class StepSampler:
     """The batch of every step as a pure function of (seed, step); rank ``rank`` of ``world`` takes its slice."""
