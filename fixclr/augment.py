@@ -35,7 +35,7 @@ NUM_OPS = 2  # RandAugment operations per sample
 GRAY = 0.5  # fill of geometric operations and Cutout
 
 _MASK32 = 0xFFFFFFFF
-_KIND_SALT = {"none": 0x1B873593, "weak": 0x85EBCA6B, "strong": 0xC2B2AE35}
+_KIND_SALT = {"weak": 0x85EBCA6B, "strong": 0xC2B2AE35}
 # Independent uniform streams per sample, one per random decision.
 _FLIP, _SHIFT_X, _SHIFT_Y, _CUT_X, _CUT_Y, _CUT_SIZE = range(6)
 _OP_STREAM = (6, 7)  # which operation, per RandAugment slot
@@ -253,10 +253,10 @@ class Augmenter:
     def __call__(self, images: torch.Tensor, seeds: torch.Tensor) -> torch.Tensor:
         """Augment and normalise ``images`` on their device; sample n's randomness comes from ``seeds[n]``."""
         self._check(images, seeds)
-        u = seeded_uniforms(seeds.to(images.device), _KIND_SALT[self.kind], _NUM_STREAMS)
-        if self.kind != "none":
-            images = flip_and_translate(images, u, self.flip, self.max_shift)
         scale, shift = self.scale.to(images.device), self.shift.to(images.device)
+        if self.kind != "none":
+            u = seeded_uniforms(seeds.to(images.device), _KIND_SALT[self.kind], _NUM_STREAMS)
+            images = flip_and_translate(images, u, self.flip, self.max_shift)
         if self.kind != "strong":  # one fused pass from uint8
             return torch.addcmul(shift, images.to(torch.float32), scale / 255.0)
         x = cutout(randaugment(images.to(torch.float32) / 255.0, u), u)
