@@ -35,4 +35,7 @@ rule all:
     input:
         f"{RESULTS}/report/summary.md",
         f"{RESULTS}/report/summary.png",
+        # requested here, so that a fold whose `done` was deleted is retrained (Snakemake does not
+        # rerun a job only because an input of an up-to-date downstream job is missing)
+        [f"{run_dir}/done" for run_dir in FOLDS],
     default_target: True

@@ -233,26 +233,33 @@ class DatasetFacts:
 
 
 def dataset_facts(sweep: dict, dataset: str) -> DatasetFacts:
-    """Domains (and class sizes) of ``dataset``: from its manifest if ingested, else its preset,
-    else the config's ``domains`` list."""
+    """Domains of ``dataset`` (the config's ``domains`` list, else its preset's: never read from
+    artefacts, so that the DAG does not change once data is ingested), and its class sizes once
+    its manifest exists."""
     from data_prep.presets import PRESETS
 
-    manifest = manifest_path(sweep, dataset)
-    if manifest.is_file():
-        domains = json.loads(manifest.read_text())["domains"]
-        counts = {domain: record["class_counts"] for domain, record in domains.items()}
-        return DatasetFacts(list(domains), counts, f"manifest {manifest}")
     entry = sweep["datasets"][dataset]
     preset = entry.get("preset", dataset)
-    if preset in PRESETS:
-        return DatasetFacts(list(PRESETS.get(preset).domains), None, f"preset {preset}")
-    if "preset" in entry:
-        raise SweepConfigError(f"datasets.{dataset}.preset: unknown preset {preset!r}; known: {', '.join(PRESETS.names())}")
     if "domains" in entry:
-        return DatasetFacts(list(entry["domains"]), None, "config")
-    raise SweepConfigError(
-        f"datasets.{dataset}: its domains are unknown: give domains: [...] or a preset ({', '.join(PRESETS.names())})"
-    )
+        domains, source = list(entry["domains"]), "config"
+    elif preset in PRESETS:
+        domains, source = list(PRESETS.get(preset).domains), f"preset {preset}"
+    elif "preset" in entry:
+        raise SweepConfigError(f"datasets.{dataset}.preset: unknown preset {preset!r}; known: {', '.join(PRESETS.names())}")
+    else:
+        raise SweepConfigError(
+            f"datasets.{dataset}: its domains are unknown: give domains: [...] or a preset ({', '.join(PRESETS.names())})"
+        )
+    manifest = manifest_path(sweep, dataset)
+    if not manifest.is_file():
+        return DatasetFacts(domains, None, source)
+    records = json.loads(manifest.read_text())["domains"]
+    unknown = [domain for domain in domains if domain not in records]
+    if unknown:
+        raise SweepConfigError(f"datasets.{dataset}: domains {', '.join(unknown)} ({source}) are not in {manifest}, "
+                               f"which has {', '.join(records)}")
+    counts = {domain: records[domain]["class_counts"] for domain in domains}
+    return DatasetFacts(domains, counts, f"manifest {manifest}")
 
 
 # --- folds ----------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ rule demo_data:
     conda:
         ENVIRONMENT
     shell:
-        "fixclr demo-data --out {output} --seed {params.seed} --domains {params.domains} > {log} 2>&1"
+        "fixclr demo-data --out {output:q} --seed {params.seed} --domains {params.domains} > {log:q} 2>&1"
 
 
 rule ingest:
@@ -34,9 +34,9 @@ rule ingest:
     conda:
         ENVIRONMENT
     shell:
-        "fixclr prep --root {params.root} --dataset {wildcards.dataset} --out {params.out}"
-        " --domain {wildcards.domain} --image-size {params.size} --workers {threads}"
-        " {params.preset} {params.skip_bad} --no-progress > {log} 2>&1"
+        "fixclr prep --root {params.root:q} --dataset {wildcards.dataset} --out {params.out}"
+        " --domain {wildcards.domain:q} --image-size {params.size} --workers {threads}"
+        " {params.preset} {params.skip_bad} --no-progress > {log:q} 2>&1"
 
 
 rule manifest:

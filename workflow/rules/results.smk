@@ -3,7 +3,7 @@
 
 rule aggregate:
     input:
-        [f"{run_dir}/result.json" for run_dir in FOLDS],
+        [f"{run_dir}/{name}" for run_dir in FOLDS for name in ("result.json", "done")],
     output:
         folds=f"{RESULTS}/tables/folds.parquet",
         summary=f"{RESULTS}/tables/summary.parquet",
