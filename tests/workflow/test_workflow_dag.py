@@ -63,3 +63,15 @@ def test_slurm_profile_resolves_from_the_repository_root_and_sends_folds_to_slur
     assert spec["launch"]["poll_s"] == 1  # the sweep's own launch block
     profile = yaml.safe_load((REPO / "slurm" / "config.yaml").read_text())
     assert profile["executor"] == "slurm" and profile["local-cores"] >= 100
+
+
+def test_pretrained_folds_wait_for_the_weights_download(tmp_path):
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    config["sweep"].update(backbones=["resnet18"], pretrained=[False, True])
+    (tmp_path / "pretrained.yaml").write_text(yaml.safe_dump(config))
+    run = snakemake(tmp_path, "-n", "--printshellcmds", configfile=tmp_path / "pretrained.yaml")
+    assert run.returncode == 0, run.stderr
+    counts = job_counts(run.stdout)
+    assert (counts["weights"], counts["train"]) == (1, 8)  # one download (a local rule) for 4 pretrained folds
+    assert "fixclr weights --backbone resnet18 --out results/weights/resnet18.pth" in run.stdout
+    assert "results/runs/digits-dg-mini/resnet18-pt/erm/mono/n5/s0/fold.yaml" in run.stdout
