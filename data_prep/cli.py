@@ -73,6 +73,7 @@ def prep_main(argv: list[str]) -> int:
     from data_prep.images import RESIZE_POLICIES
     from data_prep.ingest import IngestSettings, available_cores, ingest_domain
     from data_prep.layout import scan_layout
+    from data_prep.shards import COMPRESSIONS
 
     parser = argparse.ArgumentParser(prog="fixclr prep", description="Ingest ROOT/<domain>/<class>/<image> into HDF5.")
     parser.add_argument("--root", required=True, help="dataset root folder")
@@ -87,6 +88,8 @@ def prep_main(argv: list[str]) -> int:
                         help="decoding processes (default: cores given, honours SLURM_CPUS_PER_TASK)")
     parser.add_argument("--skip-bad", action="store_true", help="skip undecodable files, list them in the manifest")
     parser.add_argument("--shard-max-mb", type=_positive_int, default=1024, help="shard size limit in MiB")
+    parser.add_argument("--compression", choices=COMPRESSIONS, default="none",
+                        help="HDF5 image compression (default none: fastest reads, see benchmarks/bench_read.py)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     preset_name = args.preset or (args.dataset if args.dataset in PRESETS else None)
@@ -95,7 +98,8 @@ def prep_main(argv: list[str]) -> int:
         print(f"prep: ignoring {len(layout.ignored)} entries outside the layout, e.g. {layout.ignored[0]}",
               file=sys.stderr)
     settings = IngestSettings(dataset=args.dataset, image_size=args.image_size, resize_policy=args.resize_policy,
-                              skip_bad=args.skip_bad, shard_max_bytes=args.shard_max_mb << 20, preset=preset_name)
+                              skip_bad=args.skip_bad, shard_max_bytes=args.shard_max_mb << 20, preset=preset_name,
+                              compression=args.compression)
     domains = [layout.resolve_domain(d) for d in args.domain] if args.domain else list(layout.domains)
     workers = args.workers or available_cores()
     failures = []

@@ -57,14 +57,15 @@ def _contrasting_colours(rng: np.random.Generator, min_distance: float = 160.0) 
 
 
 @lru_cache(maxsize=1)
-def _photos() -> tuple[np.ndarray, ...]:
+def sample_photos() -> tuple[np.ndarray, ...]:
+    """scikit-learn's two bundled sample photos (427x640 RGB), loaded once."""
     from sklearn.datasets import load_sample_images
 
     return tuple(load_sample_images().images)
 
 
 def _photo_crop(rng: np.random.Generator) -> np.ndarray:
-    photo = _photos()[rng.integers(len(_photos()))]
+    photo = sample_photos()[rng.integers(len(sample_photos()))]
     side = int(rng.integers(48, 160))
     top, left = rng.integers(photo.shape[0] - side), rng.integers(photo.shape[1] - side)
     crop = Image.fromarray(photo[top:top + side, left:left + side]).resize((SIZE, SIZE), Image.BILINEAR)

@@ -24,7 +24,7 @@ import fixclr
 from data_prep.errors import DataPrepError, format_problems
 from data_prep.images import BadImage, decode_image, describe_policy
 from data_prep.layout import Layout
-from data_prep.shards import COMPRESSION, ShardWriter, remove_temporaries, shard_attributes, shard_files
+from data_prep.shards import ShardWriter, remove_temporaries, shard_attributes, shard_files
 from fixclr.io import atomic_write_json
 
 
@@ -38,6 +38,7 @@ class IngestSettings:
     skip_bad: bool = False
     shard_max_bytes: int = 1024 << 20
     preset: str | None = None
+    compression: str = "none"
 
 
 def available_cores() -> int:
@@ -57,7 +58,7 @@ def input_fingerprint(layout: Layout, domain: str, settings: IngestSettings) -> 
     payload = {
         "root": str(layout.root.resolve()), "classes": layout.classes, "domain": domain,
         "files": [(f.relpath, f.size, f.mtime_ns) for f in layout.files[domain]],
-        "settings": asdict(settings), "compression": COMPRESSION, "version": fixclr.__version__,
+        "settings": asdict(settings), "version": fixclr.__version__,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
@@ -115,7 +116,8 @@ def ingest_domain(layout: Layout, domain: str, out_dir: str | os.PathLike, setti
     attrs = shard_attributes(settings.dataset, domain, list(layout.classes), settings.image_size,
                              policy_text, fixclr.__version__)
     writer = ShardWriter(out_dir, domain, attrs, settings.image_size,
-                         rows_per_shard=max(1, settings.shard_max_bytes // (height * width * 3)))
+                         rows_per_shard=max(1, settings.shard_max_bytes // (height * width * 3)),
+                         compression=settings.compression)
     files = layout.files[domain]
     skipped, class_counts = [], Counter()
     workers = workers or available_cores()

@@ -17,8 +17,9 @@ import numpy as np
 
 from fixclr.io import sha256_file
 
-# No compression: bench_read.py measures gzip/lzf reads slower than raw and photos barely shrink.
-COMPRESSION: str | None = None
+# h5py filter (and level) per --compression choice; benchmarks/bench_read.py measures them.
+COMPRESSIONS: dict[str, tuple[str | None, int | None]] = {"none": (None, None), "lzf": ("lzf", None),
+                                                          "gzip": ("gzip", 4)}
 _WRITE_BATCH = 64
 
 
@@ -44,8 +45,10 @@ def remove_temporaries(out_dir: Path, domain: str) -> None:
 class ShardWriter:
     """Append (image, label, path) rows; roll to a new shard every ``rows_per_shard`` rows."""
 
-    def __init__(self, out_dir: Path, domain: str, attrs: dict, image_size: tuple[int, int], rows_per_shard: int):
+    def __init__(self, out_dir: Path, domain: str, attrs: dict, image_size: tuple[int, int], rows_per_shard: int,
+                 compression: str = "none"):
         self.out_dir, self.domain, self.attrs = out_dir, domain, attrs
+        self.compression, self.compression_level = COMPRESSIONS[compression]
         self.image_shape = (*image_size, 3)
         self.rows_per_shard = rows_per_shard
         self._temps: list[Path] = []
@@ -69,7 +72,7 @@ class ShardWriter:
             self._file.attrs[key] = value
         self._file.create_dataset(
             "images", shape=(0, *self.image_shape), maxshape=(None, *self.image_shape), dtype=np.uint8,
-            chunks=(1, *self.image_shape), compression=COMPRESSION,
+            chunks=(1, *self.image_shape), compression=self.compression, compression_opts=self.compression_level,
         )
         self._file.create_dataset("labels", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(4096,))
         self._file.create_dataset(

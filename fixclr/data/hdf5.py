@@ -156,6 +156,7 @@ class DomainImages:
         self._shard_of = np.searchsorted(offsets, self.positions, side="right") - 1
         self._row_of = self.positions - offsets[self._shard_of]
         self.labels = read_domain_labels(manifest_path, domain, locking)[self.positions]
+        self.image_shape = (*manifest["image_size"], 3)
         self._handles: dict[int, h5py.File] = {}
         self._pid = os.getpid()
 
@@ -172,12 +173,25 @@ class DomainImages:
         if self._pid != os.getpid():
             self._handles, self._pid = {}, os.getpid()  # never use a handle inherited across fork
         if shard not in self._handles:
-            self._handles[shard] = open_shard(self.files[shard], self.locking)
-        return self._handles[shard]["images"]
+            handle = open_shard(self.files[shard], self.locking)
+            self._handles[shard] = (handle, handle["images"])
+        return self._handles[shard][1]
+
+    def _read_into(self, out: np.ndarray, index: int) -> None:
+        images = self._images(int(self._shard_of[index]))
+        images.read_direct(out, source_sel=np.s_[int(self._row_of[index])])
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
-        shard, row = int(self._shard_of[index]), int(self._row_of[index])
-        return self._images(shard)[row], int(self.labels[index])
+        image = np.empty(self.image_shape, dtype=np.uint8)
+        self._read_into(image, index)
+        return image, int(self.labels[index])
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[np.ndarray, int]]:
+        """A DataLoader batch: rows read in file order into one buffer, returned in request order."""
+        batch = np.empty((len(indices), *self.image_shape), dtype=np.uint8)
+        for slot in np.argsort(self.positions[indices], kind="stable"):
+            self._read_into(batch[slot], indices[slot])
+        return [(batch[slot], int(self.labels[index])) for slot, index in enumerate(indices)]
 
     def read_all(self) -> tuple[np.ndarray, np.ndarray]:
         """Every exposed image as one ``uint8 (N, H, W, 3)`` array, with the labels."""
@@ -186,14 +200,14 @@ class DomainImages:
             mask = self._shard_of == shard
             if mask.any():
                 chunks.append((np.flatnonzero(mask), self._images(shard)[()][self._row_of[mask]]))
-        images = np.empty((len(self), *self._images(0).shape[1:]), dtype=np.uint8)
+        images = np.empty((len(self), *self.image_shape), dtype=np.uint8)
         for where, block in chunks:
             images[where] = block
         return images, self.labels.copy()
 
     def close(self) -> None:
         """Close the open HDF5 handles of this process."""
-        for handle in self._handles.values():
+        for handle, _ in self._handles.values():
             handle.close()
         self._handles = {}
 

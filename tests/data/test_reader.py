@@ -78,7 +78,7 @@ def test_locking_setting_is_passed_to_hdf5(demo_copy):
     unlocked = DomainImages(demo_copy / "manifest.json", "mono", locking=False)
     image, label = unlocked[5]
     assert image.shape == (32, 32, 3) and label == unlocked.labels[5]
-    use_locking, _ = unlocked._handles[0].id.get_access_plist().get_file_locking()
+    use_locking, _ = unlocked._handles[0][0].id.get_access_plist().get_file_locking()
     assert not use_locking
     with pytest.raises(OSError, match="already open in this process with another locking setting"):
         DomainImages(demo_copy / "manifest.json", "mono", locking=True)[0]
@@ -107,3 +107,12 @@ def test_pickled_dataset_carries_no_open_handle(prepared_demo):
     clone = pickle.loads(pickle.dumps(dataset))
     assert clone._handles == {}
     np.testing.assert_array_equal(clone[0][0], first)
+
+
+def test_batch_read_matches_item_reads_in_request_order(prepared_demo):
+    dataset = DomainImages(prepared_demo.manifest, "rotated", positions=[9, 2, 300, 2, 41])
+    batch = dataset.__getitems__([4, 0, 2, 3])
+    for (image, label), index in zip(batch, [4, 0, 2, 3]):
+        expected_image, expected_label = dataset[index]
+        np.testing.assert_array_equal(image, expected_image)
+        assert label == expected_label
