@@ -17,9 +17,12 @@ def sacct_states(job_id: str, duplicates: bool = False) -> list[str]:
     return [line.split()[0] for line in lines if line.strip()]  # "CANCELLED by 0" -> CANCELLED
 
 
-def squeue_job_ids(job_name: str) -> list[str]:
-    """Ids of the queued (pending or running) jobs called ``job_name``."""
-    out = subprocess.run(["squeue", "-h", "-n", job_name, "-o", "%i"], capture_output=True, text=True, check=True)
+def squeue_job_ids(job: str, states: str = "PD,R") -> list[str]:
+    """Ids of the jobs named ``job`` (a job name, or a job id) that the controller holds in ``states``
+    (default: pending or running)."""
+    selector = ["-j", job] if job.replace("_", "").isdigit() else ["-n", job]
+    out = subprocess.run(["squeue", "-h", "-t", states, "-o", "%i", *selector], capture_output=True, text=True,
+                         check=True)
     return out.stdout.split()
 
 
