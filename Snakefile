@@ -1,12 +1,13 @@
 # fixclr sweep: data -> shards -> splits -> folds -> tables -> report (docs/architecture.md).
 # The config (config/config.yaml, or --configfile FILE which replaces it) is validated by
 # fixclr.sweep against workflow/schemas/config.schema.yaml before any rule is built.
+import json
 import os
 import sys
 
 from snakemake.utils import min_version
 
-from fixclr.sweep import expand_folds, load_sweep, write_fold_spec
+from fixclr.sweep import expand_folds, load_sweep
 
 min_version("9.0")
 

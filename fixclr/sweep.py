@@ -332,3 +332,17 @@ def write_fold_spec(fold: Fold) -> Path:
         atomic_write_text(path, text)
     return path
 
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m fixclr.sweep FOLD_YAML SPEC_JSON``: write one fold spec (the workflow's fold_spec
+    rule; a shell command, so Snakemake does not start a Python process per fold to run it)."""
+    import sys
+
+    fold_yaml, spec_json = sys.argv[1:] if argv is None else argv
+    write_fold_spec(Fold(run_dir=Path(fold_yaml).parent, spec=json.loads(spec_json)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,12 +9,14 @@ rule fold_spec:
     output:
         "{run_dir}/fold.yaml",
     params:
-        spec=lambda wc: FOLDS[wc.run_dir].spec,
+        spec=lambda wc: json.dumps(FOLDS[wc.run_dir].spec, sort_keys=True),
     localrule: True
     log:
         "{run_dir}/fold_spec.log",
-    run:
-        write_fold_spec(FOLDS[wildcards.run_dir])
+    conda:
+        ENVIRONMENT
+    shell:
+        "python -m fixclr.sweep {output:q} {params.spec:q} > {log:q} 2>&1"
 
 
 rule train:
