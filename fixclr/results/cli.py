@@ -47,7 +47,7 @@ def _tables_dir(args: argparse.Namespace, runs_dir: Path | None) -> Path:
 def _add_sweep_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sweep", metavar="CONFIG",
                         help=f"sweep config: its tables, and its folds not finished yet (default: {DEFAULT_SWEEP})")
-    parser.add_argument("--tables", help="tables folder (default: <results_dir of the sweep>/tables)")
+    parser.add_argument("--tables", help="read these tables as they are (default: the sweep's, <results_dir>/tables)")
 
 
 def _missing(tables: Path, runs_dir: Path | None, folds) -> list[str]:
@@ -59,10 +59,13 @@ def _missing(tables: Path, runs_dir: Path | None, folds) -> list[str]:
 
 
 def results_main(argv: list[str]) -> int:
-    """Print the paper-style table(s) of a sweep, or the answer of a DuckDB SQL query."""
+    """Print the paper-style table(s) of a sweep, or the answer of a DuckDB SQL query.
+
+    With a sweep config (the default), its tables are first rebuilt from the run folders, so a
+    half-done sweep shows its finished folds and lists the missing ones."""
     import duckdb
 
-    from fixclr.results.aggregate import SELECTIONS
+    from fixclr.results.aggregate import SELECTIONS, write_tables
     from fixclr.results.query import run_sql
     from fixclr.results.tables import FORMATS, format_table, paper_tables
     from fixclr.sweep import SweepConfigError
@@ -79,6 +82,8 @@ def results_main(argv: list[str]) -> int:
     try:
         runs_dir, folds = _sweep_folds(args.sweep)
         tables = _tables_dir(args, runs_dir)
+        if runs_dir is not None and not args.tables:  # the sweep's own tables: bring them up to date
+            write_tables(runs_dir, tables)
         if args.sql:
             answer = run_sql(tables, args.sql)
             print(answer.to_csv(index=False) if args.format == "csv" else answer.to_string(index=False))

@@ -77,11 +77,21 @@ def test_results_sql_answers_from_the_parquet_tables(half_done, capsys):
     assert capsys.readouterr().out.split() == ["n", "3"]
 
 
+def test_results_of_a_sweep_rebuild_its_tables_from_the_run_folders(half_done, capsys):
+    shutil.rmtree("results/tables")
+    write_fold(half_done, "fixmatch", "photo", 1, 90.0)  # the missing fold finishes
+    assert results_main(["--sweep", "sweep.yaml"]) == 0
+    out = capsys.readouterr().out
+    assert "| fixmatch | 71.0 ± 1.4 | 71.0 ± 1.4 | 80.0 ± 14.1 | 71.0 ± 1.4 | 73.2 ± 4.6 |" in out
+    assert "missing" not in out
+    assert len(pd.read_parquet("results/tables/folds.parquet")) == 24
+
+
 def test_results_errors_are_one_line(half_done, capsys):
     assert results_main(["--sweep", "sweep.yaml", "--sql", "SELECT nope FROM folds"]) == 1
     assert "fixclr results: SQL error:" in capsys.readouterr().err
     shutil.rmtree("results/tables")
-    assert results_main(["--sweep", "sweep.yaml"]) == 1
+    assert results_main(["--tables", "results/tables"]) == 1
     assert "results/tables/summary.parquet does not exist: run `fixclr aggregate`" in capsys.readouterr().err
 
 
