@@ -55,9 +55,10 @@ def record_path(out_dir: Path, domain: str) -> Path:
 
 def input_fingerprint(layout: Layout, domain: str, settings: IngestSettings) -> str:
     """sha256 over the domain's file list (path, size, mtime), the class list and the settings."""
+    stats = [(layout.root / f.relpath).stat() for f in layout.files[domain]]  # this domain's files only
     payload = {
         "root": str(layout.root.resolve()), "classes": layout.classes, "domain": domain,
-        "files": [(f.relpath, f.size, f.mtime_ns) for f in layout.files[domain]],
+        "files": [(f.relpath, st.st_size, st.st_mtime_ns) for f, st in zip(layout.files[domain], stats)],
         "settings": asdict(settings), "version": fixclr.__version__,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

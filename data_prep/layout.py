@@ -17,12 +17,10 @@ from data_prep.presets import Preset, normalise
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One image file: its path relative to ROOT, class index, size and mtime (for no-op checks)."""
+    """One image file: its path relative to ROOT and its class index."""
 
     relpath: str
     label: int
-    size: int
-    mtime_ns: int
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,7 @@ def scan_layout(root: str | os.PathLike, preset: Preset | None = None) -> Layout
     classes = tuple(next(iter(class_sets.values())))
     files = {
         domain: tuple(
-            SourceFile(f"{domain}/{cls}/{e.name}", classes.index(cls), e.stat().st_size, e.stat().st_mtime_ns)
+            SourceFile(f"{domain}/{cls}/{e.name}", classes.index(cls))
             for cls in classes
             for e in entries[domain][cls]
         )

@@ -94,3 +94,14 @@ def test_console_script_reports_user_error_without_traceback(tmp_path):
                              "--dataset", "x", "--out", str(tmp_path / "out")], capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr.strip() == f"fixclr prep: error: dataset root {tmp_path / 'nowhere'} does not exist"
+
+
+def test_temporaries_of_a_killed_job_are_removed_and_never_look_complete(tmp_path, prep, manifest):
+    root, out = tmp_path / "root", tmp_path / "out"
+    write_image_folder(root, ["d"], ["x"], per_class=3)
+    out.mkdir()
+    (out / ".d-000.h5.4242.tmp").write_bytes(b"half a shard")
+    status, err = manifest(out)
+    assert status == 1 and "no <domain>.json ingest record" in err
+    assert prep(root, out, "--image-size", "24x32")[0] == 0
+    assert all_files(out) == ["d-000.h5", "d.json"]
