@@ -82,7 +82,8 @@ def prep_main(argv: list[str]) -> int:
     parser.add_argument("--domain", action="append", help="domain to ingest (repeatable; default: all)")
     parser.add_argument("--preset", choices=PRESETS.names(),
                         help="check ROOT against a known dataset (default: --dataset if it names a preset)")
-    parser.add_argument("--image-size", type=_image_size, default=(224, 224), help="N or HxW (default 224)")
+    parser.add_argument("--image-size", type=_image_size,
+                        help="N or HxW (default: the preset's, 32 for digits, else 224)")
     parser.add_argument("--resize-policy", choices=RESIZE_POLICIES, default="stretch")
     parser.add_argument("--workers", type=_positive_int, default=None,
                         help="decoding processes (default: cores given, honours SLURM_CPUS_PER_TASK)")
@@ -93,11 +94,13 @@ def prep_main(argv: list[str]) -> int:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     preset_name = args.preset or (args.dataset if args.dataset in PRESETS else None)
-    layout = scan_layout(args.root, PRESETS.get(preset_name) if preset_name else None)
+    preset = PRESETS.get(preset_name) if preset_name else None
+    image_size = args.image_size or ((preset.image_size,) * 2 if preset else (224, 224))
+    layout = scan_layout(args.root, preset)
     if layout.ignored:
         print(f"prep: ignoring {len(layout.ignored)} entries outside the layout, e.g. {layout.ignored[0]}",
               file=sys.stderr)
-    settings = IngestSettings(dataset=args.dataset, image_size=args.image_size, resize_policy=args.resize_policy,
+    settings = IngestSettings(dataset=args.dataset, image_size=image_size, resize_policy=args.resize_policy,
                               skip_bad=args.skip_bad, shard_max_bytes=args.shard_max_mb << 20, preset=preset_name,
                               compression=args.compression)
     domains = [layout.resolve_domain(d) for d in args.domain] if args.domain else list(layout.domains)

@@ -20,10 +20,11 @@ def normalise(name: str) -> str:
 
 @dataclass(frozen=True)
 class Preset:
-    """Expected domain and class folder names of one dataset."""
+    """Expected domain and class folder names of one dataset, and its default image side."""
 
     domains: tuple[str, ...]
     classes: tuple[str, ...]
+    image_size: int = 224
 
     def mismatches(self, found_domains: list[str], found_classes: list[str]) -> list[str]:
         """Problems (empty when the found folders match this preset)."""
@@ -48,8 +49,8 @@ class Preset:
 PRESETS: Registry[Preset] = Registry("dataset preset")
 
 
-def _register(name: str, domains: str, classes: str) -> None:
-    PRESETS.register(name)(Preset(tuple(domains.split(",")), tuple(classes.split())))
+def _register(name: str, domains: str, classes: str, image_size: int = 224) -> None:
+    PRESETS.register(name)(Preset(tuple(domains.split(",")), tuple(classes.split()), image_size))
 
 
 DIGIT_CLASSES = "0 1 2 3 4 5 6 7 8 9"
@@ -75,9 +76,9 @@ _register(
     "location_100,location_38,location_43,location_46",
     "bird bobcat cat coyote dog empty opossum rabbit raccoon squirrel",
 )
-_register("Digits-DG", "mnist,mnist_m,svhn,syn", DIGIT_CLASSES)
-_register("digits-dg-mini", ",".join(DEMO_DOMAINS), DIGIT_CLASSES)
-_register("digits-dg-mini6", ",".join(DEMO6_DOMAINS), DIGIT_CLASSES)
+_register("Digits-DG", "mnist,mnist_m,svhn,syn", DIGIT_CLASSES, image_size=32)
+_register("digits-dg-mini", ",".join(DEMO_DOMAINS), DIGIT_CLASSES, image_size=32)
+_register("digits-dg-mini6", ",".join(DEMO6_DOMAINS), DIGIT_CLASSES, image_size=32)
 _register(
     "DomainNet",
     "clipart,infograph,painting,quickdraw,real,sketch",

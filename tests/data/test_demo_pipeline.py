@@ -70,3 +70,8 @@ def test_demo6_has_six_disjoint_domains(prepared_demo6):
     assert sum(counts) == 1797 and min(counts) >= 290
     sources = [p.name for p in prepared_demo6.root.glob("*/*/*.png")]
     assert len(sources) == len(set(sources)) == 1797
+
+
+def test_preset_gives_the_default_image_size(prepared_demo, tmp_path, prep):
+    assert prep(prepared_demo.root, tmp_path / "out", "--domain", "mono", dataset="digits-dg-mini")[0] == 0
+    assert json.loads((tmp_path / "out" / "mono.json").read_text())["image_size"] == [32, 32]
