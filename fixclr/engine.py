@@ -104,7 +104,7 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         """One optimisation step at ``self.step``; returns the global losses and pseudo-label counts."""
-        step, cfg, data = self.step, self.cfg, self.data
+        step, data = self.step, self.data
         batch = self.sampler.indices(step).to(self.device)
         labeled = data.labeled.images[batch.labeled_index]
         targets = data.labeled.labels[batch.labeled_index]
@@ -116,30 +116,24 @@ class Trainer:
         with self.autocast:
             logits, z = self.train_model(torch.cat(views).to(self.dtype))
         logits = at_least_float32(logits)
-        n_lab, n_unl = len(labeled), len(batch.unlabeled_index)
-        loss_labeled = F.cross_entropy(logits[:n_lab], targets)
+        n_lab, n_unl = len(targets), len(batch.unlabeled_index)
         zero = logits.new_zeros(())
-        loss_unlabeled, stats = zero, dict.fromkeys(STEP_STATS[4:], zero)
-        emb, emb_labels, emb_valid = z[:n_lab] if z is not None else None, targets, torch.ones_like(targets, dtype=torch.bool)
+        loss_labeled, loss_unlabeled, loss_fixclr = F.cross_entropy(logits[:n_lab], targets), zero, zero
+        stats = dict.fromkeys(STEP_STATS[4:], zero)
+        embedded = (z[:n_lab], targets, torch.ones_like(targets, dtype=torch.bool)) if z is not None else None
         if self.method.uses_unlabeled:
             logits_weak, logits_strong = logits[n_lab:n_lab + n_unl], logits[n_lab + n_unl:]
             pseudo = self.method.pseudo_label(logits_weak.detach(), logits_strong.detach(), batch.unlabeled_index, step)
             loss_unlabeled = self.method.unlabeled_loss(logits_strong, pseudo)
-            truth = data.unlabeled.labels[batch.unlabeled_index]
-            correct = pseudo.labels == truth
-            stats = {"unlabeled": torch.tensor(float(n_unl)), "masked": pseudo.mask.sum().float(),
-                     "masked_correct": (correct & pseudo.mask).sum().float(), "correct": correct.sum().float()}
+            correct = pseudo.labels == data.unlabeled.labels[batch.unlabeled_index]
+            stats = {"unlabeled": zero + n_unl, "masked": pseudo.mask.sum(), "masked_correct": (correct & pseudo.mask).sum(),
+                     "correct": correct.sum()}
             if z is not None:
-                z_unlabeled = z[n_lab:n_lab + n_unl] if cfg["fixclr"]["views"] == "weak" else z[n_lab + n_unl:]
-                emb = torch.cat([emb, z_unlabeled])
-                emb_labels = torch.cat([targets, pseudo.labels])
-                unl_valid = pseudo.mask if cfg["fixclr"]["use_mask"] else torch.ones_like(pseudo.mask)
-                emb_valid = torch.cat([emb_valid, unl_valid])
-        loss_fixclr = zero
-        if z is not None:
-            settings = cfg["fixclr"]
-            loss_fixclr = fixclr_loss(emb, emb_labels, emb_valid, settings["temperature"],
-                                      attract=settings["attract"], negatives=settings["negatives"])
+                embedded = self._with_unlabeled(embedded, z[n_lab:n_lab + n_unl], z[n_lab + n_unl:], pseudo)
+        if embedded is not None:
+            settings = self.cfg["fixclr"]
+            loss_fixclr = fixclr_loss(*embedded, settings["temperature"], attract=settings["attract"],
+                                      negatives=settings["negatives"])
         loss = loss_labeled + loss_unlabeled + self.fixclr_weight(step) * loss_fixclr
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -147,14 +141,23 @@ class Trainer:
         self.scheduler.step()
         self._update_ema()
         self.step += 1
-        losses = torch.stack([loss, loss_labeled, loss_unlabeled, loss_fixclr]).detach().double()
-        counts = torch.stack([stats[k].to(losses) for k in STEP_STATS[4:]])
-        reduced = all_reduce_sum(torch.cat([losses / world_size(), counts])).tolist()
+        figures = torch.stack([loss / world_size(), loss_labeled / world_size(), loss_unlabeled / world_size(),
+                               loss_fixclr / world_size(), *(stats[k] for k in STEP_STATS[4:])]).detach().double()
+        reduced = all_reduce_sum(figures).tolist()
         if not math.isfinite(reduced[0]):
             raise NonFiniteLossError(
                 f"non-finite training loss at step {step}: loss={reduced[0]}, labeled={reduced[1]}, "
                 f"unlabeled={reduced[2]}, fixclr={reduced[3]} (lower lr or check the data)")
         return dict(zip(STEP_STATS, reduced))
+
+    def _with_unlabeled(self, embedded: tuple, z_weak: torch.Tensor, z_strong: torch.Tensor, pseudo) -> tuple:
+        """FixCLR inputs extended with the unlabeled view ``fixclr.views``, its pseudo-labels and validity."""
+        z_labeled, targets, valid = embedded
+        settings = self.cfg["fixclr"]
+        z_unlabeled = z_weak if settings["views"] == "weak" else z_strong
+        unlabeled_valid = pseudo.mask if settings["use_mask"] else torch.ones_like(pseudo.mask)
+        return (torch.cat([z_labeled, z_unlabeled]), torch.cat([targets, pseudo.labels]),
+                torch.cat([valid, unlabeled_valid]))
 
     @torch.no_grad()
     def _update_ema(self) -> None:
