@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from data_prep.demo import generate
+from data_prep.errors import DataPrepError
 from fixclr.data import DomainImages, load_manifest, load_split, verify_manifest
 
 
@@ -75,3 +77,22 @@ def test_demo6_has_six_disjoint_domains(prepared_demo6):
 def test_preset_gives_the_default_image_size(prepared_demo, tmp_path, prep):
     assert prep(prepared_demo.root, tmp_path / "out", "--domain", "mono", dataset="digits-dg-mini")[0] == 0
     assert json.loads((tmp_path / "out" / "mono.json").read_text())["image_size"] == [32, 32]
+
+
+def test_demo_replaces_an_earlier_demo_but_never_other_folders(tmp_path):
+    root = generate(tmp_path / "demo", seed=0, domains=("mono",))
+    generate(root, seed=1, domains=("color",))
+    assert sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) == ["color"]
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("keep me")
+    with pytest.raises(DataPrepError, match="is not a generated demo folder"):
+        generate(precious, domains=("mono",))
+    assert [p.name for p in precious.iterdir()] == ["thesis.tex"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo", "precious"]  # no staging folder left
+
+
+def test_unknown_demo_style_is_named(tmp_path):
+    with pytest.raises(DataPrepError, match="among mono, color, photo, rotated, outline, noisy; got mono, sepia"):
+        generate(tmp_path / "demo", domains=("mono", "sepia"))
+    assert not (tmp_path / "demo").exists()
