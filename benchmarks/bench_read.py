@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     count, epochs = (600, 1) if args.quick else (args.images, args.epochs)
     torch.set_num_threads(1)
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")  # PIL's read-only arrays
     with tempfile.TemporaryDirectory(prefix="bench_read_") as tmp:
         tmp = Path(tmp)
         root = write_jpeg_folder(tmp / "root", count, size=args.size)
