@@ -89,11 +89,28 @@ def _decode_task(task: tuple[str, int, int, str]):
 
 def _decoded(layout: Layout, domain: str, settings: IngestSettings, workers: int) -> Iterator:
     tasks = [(str(layout.root / f.relpath), *settings.image_size, settings.resize_policy) for f in layout.files[domain]]
-    if workers <= 1:
+    if workers <= 1 or len(tasks) <= 1:
         yield from map(_decode_task, tasks)
         return
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("fork").Pool(min(workers, len(tasks))) as pool:
         yield from pool.imap(_decode_task, tasks, chunksize=8)
+
+
+def _decode_into(writer: ShardWriter, layout: Layout, domain: str, settings: IngestSettings, workers: int,
+                 progress: bool) -> tuple[list[dict], Counter]:
+    """Decode the domain's files in order into ``writer``; return (skipped files, class counts)."""
+    files = layout.files[domain]
+    skipped, class_counts = [], Counter()
+    with tqdm(total=len(files), unit="img", desc=f"prep {domain}", file=sys.stderr, disable=not progress,
+              mininterval=1.0, smoothing=0.1) as bar, closing(_decoded(layout, domain, settings, workers)) as decoded:
+        for source, result in zip(files, decoded):
+            bar.update()
+            if isinstance(result, str):
+                skipped.append({"path": source.relpath, "reason": result})
+                continue
+            writer.append(result, source.label, source.relpath)
+            class_counts[layout.classes[source.label]] += 1
+    return skipped, class_counts
 
 
 def ingest_domain(layout: Layout, domain: str, out_dir: str | os.PathLike, settings: IngestSettings,
@@ -119,21 +136,8 @@ def ingest_domain(layout: Layout, domain: str, out_dir: str | os.PathLike, setti
     writer = ShardWriter(out_dir, domain, attrs, settings.image_size,
                          rows_per_shard=max(1, settings.shard_max_bytes // (height * width * 3)),
                          compression=settings.compression)
-    files = layout.files[domain]
-    skipped, class_counts = [], Counter()
-    workers = workers or available_cores()
-    bar = tqdm(total=len(files), unit="img", desc=f"prep {domain}", file=sys.stderr, disable=not progress,
-               mininterval=1.0, smoothing=0.1)
     try:
-        with closing(_decoded(layout, domain, settings, workers)) as decoded:
-            for source, result in zip(files, decoded):
-                bar.update()
-                if isinstance(result, str):
-                    skipped.append({"path": source.relpath, "reason": result})
-                    continue
-                writer.append(result, source.label, source.relpath)
-                class_counts[layout.classes[source.label]] += 1
-        bar.close()
+        skipped, class_counts = _decode_into(writer, layout, domain, settings, workers or available_cores(), progress)
         if skipped and not settings.skip_bad:
             problems = [f"{layout.root / s['path']}: {s['reason']}" for s in skipped]
             raise DataPrepError(format_problems(f"domain {domain}: undecodable image files, nothing written "
@@ -143,7 +147,6 @@ def ingest_domain(layout: Layout, domain: str, out_dir: str | os.PathLike, setti
         record_path(out_dir, domain).unlink(missing_ok=True)
         shards = writer.commit()
     except BaseException:
-        bar.close()
         writer.discard()
         raise
     kept = {s["file"] for s in shards}
