@@ -157,7 +157,7 @@ class DomainImages:
         self._row_of = self.positions - offsets[self._shard_of]
         self.labels = read_domain_labels(manifest_path, domain, locking)[self.positions]
         self.image_shape = (*manifest["image_size"], 3)
-        self._handles: dict[int, h5py.File] = {}
+        self._handles: dict[int, tuple[h5py.File, h5py.Dataset]] = {}
         self._pid = os.getpid()
 
     @property
@@ -194,15 +194,21 @@ class DomainImages:
         return [(batch[slot], int(self.labels[index])) for slot, index in enumerate(indices)]
 
     def read_all(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every exposed image as one ``uint8 (N, H, W, 3)`` array, with the labels."""
-        chunks = []
-        for shard in range(len(self.files)):
-            mask = self._shard_of == shard
-            if mask.any():
-                chunks.append((np.flatnonzero(mask), self._images(shard)[()][self._row_of[mask]]))
+        """Every exposed image as one ``uint8 (N, H, W, 3)`` array, with the labels.
+
+        A shard of which at least a quarter is exposed is read in one block, else row by row.
+        """
         images = np.empty((len(self), *self.image_shape), dtype=np.uint8)
-        for where, block in chunks:
-            images[where] = block
+        for shard in range(len(self.files)):
+            where = np.flatnonzero(self._shard_of == shard)
+            if not where.size:
+                continue
+            dataset = self._images(shard)
+            if 4 * where.size >= len(dataset):
+                images[where] = dataset[()][self._row_of[where]]
+            else:
+                for index in where[np.argsort(self._row_of[where], kind="stable")]:
+                    self._read_into(images[index], index)
         return images, self.labels.copy()
 
     def close(self) -> None:

@@ -116,3 +116,11 @@ def test_batch_read_matches_item_reads_in_request_order(prepared_demo):
         expected_image, expected_label = dataset[index]
         np.testing.assert_array_equal(image, expected_image)
         assert label == expected_label
+
+
+@pytest.mark.parametrize("positions", [[5], list(range(0, 400, 3)), [300, 1, 1, 7]], ids=["one", "third", "repeat"])
+def test_read_all_matches_item_reads_for_small_and_large_subsets(prepared_demo, positions):
+    dataset = DomainImages(prepared_demo.manifest, "color", positions=positions)
+    images, labels = dataset.read_all()
+    np.testing.assert_array_equal(images, np.stack([dataset[i][0] for i in range(len(dataset))]))
+    np.testing.assert_array_equal(labels, dataset.labels)
