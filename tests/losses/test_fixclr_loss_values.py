@@ -190,3 +190,11 @@ def test_bad_arguments_name_the_argument():
         fixclr_loss(z, labels, valid[:3], 0.2)
     with pytest.raises(ValueError, match="z: expected shape"):
         fixclr_loss(z[0], labels, valid, 0.2)
+
+
+def test_low_precision_embeddings_are_scored_in_float32():
+    z, labels, valid = _random_batch(seed=6)
+    low = fixclr_loss(z.to(torch.bfloat16), labels, valid, 0.2)
+    assert low.dtype == torch.float32
+    reference = fixclr_loss(z.to(torch.bfloat16).to(torch.float64), labels, valid, 0.2)
+    assert low.item() == pytest.approx(reference.item(), rel=1e-5)
