@@ -1,4 +1,4 @@
-"""Helpers of the launcher tests: what SLURM recorded, and polling with a deadline."""
+"""Helpers of the launcher tests: tiny fold settings, what SLURM recorded, polling with a deadline."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+
+# A narrow CNN trained a few steps: seconds per fold on one core.
+TINY_TRAIN = {"target_domain": "mono", "method": "fixmatch", "steps": 8, "batch_size": 12, "mu": 1,
+              "eval_every": 4, "checkpoint_every": 4, "width": 8, "proj_dim": 16, "eval_batch_size": 512,
+              "threads": 1, "device": "cpu"}
+# Small enough for a CI runner's memory; polls fast so the tests do not idle.
+TINY_LAUNCH = {"cpus_per_task": 1, "mem_gb": 1, "time_min": 10, "poll_s": 1}
 
 
 def sacct_states(job_id: str, duplicates: bool = False) -> list[str]:

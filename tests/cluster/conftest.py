@@ -13,13 +13,7 @@ import pytest
 import yaml
 
 from cluster.slurm import slurm_answers
-
-# A narrow CNN trained a few steps: seconds per fold on one core.
-TINY_TRAIN = {"target_domain": "mono", "method": "fixmatch", "steps": 8, "batch_size": 12, "mu": 1,
-              "eval_every": 4, "checkpoint_every": 4, "width": 8, "proj_dim": 16, "eval_batch_size": 512,
-              "threads": 1, "device": "cpu"}
-# Small enough for a CI runner's memory; polls fast so the tests do not idle.
-TINY_LAUNCH = {"cpus_per_task": 1, "mem_gb": 1, "time_min": 10, "poll_s": 1}
+from cluster_helpers import TINY_LAUNCH, TINY_TRAIN
 
 
 @pytest.fixture(scope="session")
