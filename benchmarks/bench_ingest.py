@@ -11,6 +11,7 @@ fresh output folders, and prints images/s and the speed-up.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +28,26 @@ def timed_ingest(root: Path, out: Path, image_size: int, workers: int) -> float:
     settings = IngestSettings(dataset="bench", image_size=(image_size, image_size))
     ingest_domain(layout, layout.domains[0], out, settings, workers=workers, progress=False)
     return time.perf_counter() - start
+
+
+def _spin(iterations: int) -> int:
+    total = 0
+    for i in range(iterations):
+        total += i * i
+    return total
+
+
+def cpu_scaling(workers: int, tasks: int = 8, iterations: int = 1_000_000) -> float:
+    """Speed-up of a pure-Python loop in ``workers`` processes over 1: the ceiling on a shared machine."""
+    start = time.perf_counter()
+    for _ in range(tasks):
+        _spin(iterations)
+    serial = time.perf_counter() - start
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        start = time.perf_counter()
+        pool.map(_spin, [iterations] * tasks)
+        parallel = time.perf_counter() - start
+    return serial / parallel
 
 
 def main() -> None:
@@ -50,6 +71,8 @@ def main() -> None:
     for workers, value in rate.items():
         print(f"  {workers:2d} worker(s): {value:8.0f} images/s  ({seconds[workers]:.1f} s)")
     print(f"  speed-up {args.workers} vs 1: {rate[args.workers] / rate[1]:.2f}x")
+    print(f"  control: a pure CPU loop runs {cpu_scaling(args.workers):.2f}x faster in {args.workers} processes "
+          "than in 1 right now (the ceiling on this machine)")
 
 
 if __name__ == "__main__":
