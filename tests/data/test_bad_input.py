@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import all_files, write_image_folder
+from imagefolders import all_files, write_image_folder
 
 DOMAINS, CLASSES = ("a", "b"), ("cat", "dog")
 

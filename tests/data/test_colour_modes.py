@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import write_image_folder
+from imagefolders import write_image_folder
 from data_prep.cli import manifest_main
 from fixclr.data import DomainImages
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import all_files, write_image_folder
+from imagefolders import all_files, write_image_folder
 from data_prep.presets import PRESETS
 from fixclr.data import DomainImages, verify_manifest
 from fixclr.io import sha256_file
