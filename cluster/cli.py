@@ -7,15 +7,13 @@ import subprocess
 import sys
 from collections import Counter
 
-from submitit.core.utils import FailedSubmissionError
-
 from cluster.folds import FoldSpecError, LaunchTarget, read_fold, target_from_spec
+from cluster.launcher import SubmissionError, submit
 from cluster.slurm import SlurmQueryError
 from cluster.status import STATES, failure_report, fold_statuses
 
 # Errors a command reports in one line (naming the file/key/job) instead of a traceback.
-USER_ERRORS = (FoldSpecError, SlurmQueryError, ValueError, subprocess.CalledProcessError, FailedSubmissionError,
-               OSError)
+USER_ERRORS = (FoldSpecError, SlurmQueryError, SubmissionError, ValueError, subprocess.CalledProcessError, OSError)
 
 
 def _fail(command: str, error: Exception) -> int:
@@ -32,8 +30,6 @@ def submit_main(argv: list[str]) -> int:
     parser.add_argument("fold_yamls", nargs="+", metavar="FOLD_YAML", help="a run folder's fold.yaml")
     parser.add_argument("--wait", action="store_true", help="block until every fold ends; exit 1 if one failed")
     args = parser.parse_args(argv)
-    from cluster.launcher import submit
-
     try:
         return submit(args.fold_yamls, wait=args.wait)
     except USER_ERRORS as error:
@@ -98,7 +94,6 @@ def resubmit_main(argv: list[str]) -> int:
     if not (args.failed or args.missing):
         parser.error("say what to resubmit: --failed and/or --missing")
     wanted = {state for state, asked in (("failed", args.failed), ("not started", args.missing)) if asked}
-    from cluster.launcher import submit
 
     try:
         targets, folds = _targets(args, parser)

@@ -18,10 +18,20 @@ from pathlib import Path
 from typing import TextIO
 
 import submitit
+from submitit.core.utils import FailedJobError
 
 from cluster.folds import LaunchTarget, locked, read_fold, record_attempt
 from cluster.local import start_local
+from cluster.slurm import SlurmQueryError
 from cluster.status import FoldStatus, failure_report, fold_statuses
+
+
+# A waiting launcher rides out SLURM not answering (controller or slurmdbd restarting) this long.
+QUERY_GRACE_S = 600
+
+
+class SubmissionError(RuntimeError):
+    """sbatch refused a job; the message names the folds and quotes SLURM."""
 
 
 class FoldJob(submitit.helpers.Checkpointable):
@@ -94,8 +104,12 @@ def submit_slurm(targets: list[LaunchTarget]) -> list[str]:
     job_ids = [""] * len(targets)
     for group in groups.values():
         executor = slurm_executor(targets[group[0]])
-        with executor.batch():
-            jobs = [executor.submit(FoldJob(), str(targets[index].fold_yaml)) for index in group]
+        try:
+            with executor.batch():
+                jobs = [executor.submit(FoldJob(), str(targets[index].fold_yaml)) for index in group]
+        except FailedJobError as error:
+            names = ", ".join(str(targets[index].fold_yaml) for index in group)
+            raise SubmissionError(f"sbatch refused {names}:\n{str(error).strip()}") from error
         for index, job in zip(group, jobs):
             record_attempt(targets[index], {"job_id": job.job_id, "log": str(job.paths.stdout)})
             job_ids[index] = job.job_id
@@ -129,6 +143,8 @@ class Launcher:
                         self.say(f"resubmitting: {target.name}: was {status.detail}")
                     to_slurm.append(target)
                 else:
+                    if status.state == "failed":
+                        self.say(f"restarting: {target.name}: was {status.detail}")
                     self.local_queue.append(target)
             for target, job_id in zip(to_slurm, submit_slurm(to_slurm) if to_slurm else []):
                 self.say(f"submitted: {target.name}: job {job_id}")
@@ -158,10 +174,19 @@ class Launcher:
         """Poll (every ``poll_s``, jittered so many waiting launchers spread their sacct calls)
         until all local folds started and, with ``keep_waiting``, every fold ended."""
         poll_s = min(t.launch["poll_s"] for t in self.targets)
+        unanswered_since = None
         while True:
             self._start_local()
-            statuses = fold_statuses(self.targets)
-            if not self.local_queue and not (keep_waiting and any(s.active for s in statuses)):
+            try:
+                statuses = fold_statuses(self.targets)
+                unanswered_since = None
+            except SlurmQueryError as error:
+                unanswered_since = unanswered_since or time.monotonic()
+                if time.monotonic() - unanswered_since > QUERY_GRACE_S:
+                    raise
+                self.say(f"warning: {error}; retrying")
+                statuses = None
+            if statuses and not self.local_queue and not (keep_waiting and any(s.active for s in statuses)):
                 return statuses
             time.sleep(poll_s * random.uniform(0.8, 1.2))
 

@@ -4,11 +4,12 @@ again while it is queued or running re-attaches instead of submitting a second j
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
 from cluster.folds import read_fold
-from cluster.launcher import job_name, submit
+from cluster.launcher import SubmissionError, job_name, submit
 from cluster_helpers import attempts, sacct_states, squeue_job_ids, wait_until
 
 pytestmark = pytest.mark.cluster
@@ -45,3 +46,22 @@ def test_launching_a_running_fold_again_reattaches_to_its_one_job(make_fold, cap
     wait_until(lambda: sacct_states(first_job) == ["COMPLETED"], 60, "sacct to show the job COMPLETED")
     assert submit([fold_yaml]) == 0  # done: a no-op
     assert len(attempts(fold_yaml.parent)) == 1
+
+
+def test_job_resources_come_from_the_fold_launch_settings(make_fold):
+    fold_yaml = make_fold("gpu", launch={"gpus_per_node": 1, "time_min": 7, "mem_gb": 1.5,
+                                         "extra_sbatch": ["--comment=fixclr-test"]})
+
+    assert submit([fold_yaml], wait=True) == 0
+
+    (attempt,) = attempts(fold_yaml.parent)
+    job = subprocess.run(["scontrol", "show", "job", attempt["job_id"]], capture_output=True, text=True,
+                         check=True).stdout
+    assert "TimeLimit=00:07:00" in job and "Comment=fixclr-test" in job
+    assert "gres/gpu=1" in job and "mem=1.50G" in job and "NumTasks=1" in job
+
+
+def test_a_job_sbatch_refuses_names_the_fold(make_fold):
+    fold_yaml = make_fold("bad-partition", launch={"partition": "no-such-partition"})
+    with pytest.raises(SubmissionError, match=r"sbatch refused .*bad-partition/fold.yaml:\n.*partition"):
+        submit([fold_yaml])
