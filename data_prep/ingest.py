@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import sys
+import time
 from collections import Counter
 from contextlib import closing
 from dataclasses import asdict, dataclass
@@ -133,6 +134,7 @@ def ingest_domain(layout: Layout, domain: str, out_dir: str | os.PathLike, setti
     remove_temporaries(out_dir, domain)
     attrs = shard_attributes(settings.dataset, domain, list(layout.classes), settings.image_size,
                              policy_text, fixclr.__version__)
+    started = time.perf_counter()
     writer = ShardWriter(out_dir, domain, attrs, settings.image_size,
                          rows_per_shard=max(1, settings.shard_max_bytes // (height * width * 3)),
                          compression=settings.compression)
@@ -161,6 +163,7 @@ def ingest_domain(layout: Layout, domain: str, out_dir: str | os.PathLike, setti
         "class_counts": {c: class_counts.get(c, 0) for c in layout.classes}, "shards": shards, "skipped": skipped,
     }
     atomic_write_json(record_path(out_dir, domain), record)
-    print(f"prep {domain}: {record['count']} images in {len(shards)} shard(s), {len(skipped)} skipped",
-          file=sys.stderr)
+    rate = len(layout.files[domain]) / (time.perf_counter() - started)
+    print(f"prep {domain}: {record['count']} images in {len(shards)} shard(s), {len(skipped)} skipped "
+          f"({rate:.0f} images/s)", file=sys.stderr)
     return record
