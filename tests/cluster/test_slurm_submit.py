@@ -1,10 +1,12 @@
-"""A fold submitted through submitit to the dev SLURM cluster trains and completes; launching it
+"""A fold submitted through submitit to the dev SLURM cluster trains and completes with the
+resources of its launch settings; killing the launcher leaves the job, and launching the fold
 again while it is queued or running re-attaches instead of submitting a second job."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -31,13 +33,18 @@ def test_submitted_fold_trains_writes_result_and_done_and_completes_in_sacct(mak
     wait_until(lambda: sacct_states(attempt["job_id"]) == ["COMPLETED"], 60, "sacct to show the job COMPLETED")
 
 
-def test_launching_a_running_fold_again_reattaches_to_its_one_job(make_fold, capsys):
-    fold_yaml = make_fold("twice", train={"steps": 40})
+def test_killed_launcher_leaves_its_job_and_a_relaunch_reattaches_to_that_one_job(make_fold, capsys):
+    fold_yaml = make_fold("twice", train={"steps": 100})
     name = job_name(read_fold(fold_yaml).run_dir)
+    waiting = subprocess.Popen([sys.executable, "-m", "fixclr.cli", "submit", str(fold_yaml), "--wait"],
+                               stdout=subprocess.DEVNULL)
+    wait_until(lambda: (fold_yaml.parent / "launch.json").exists(), 60, "the launcher to submit the fold")
+    waiting.terminate()  # what Snakemake does to its jobs when interrupted
+    waiting.wait(timeout=30)
+    (first_job,) = [a["job_id"] for a in attempts(fold_yaml.parent)]
+    assert squeue_job_ids(name) == [first_job]
 
-    assert submit([fold_yaml]) == 0
-    first_job = attempts(fold_yaml.parent)[0]["job_id"]
-    assert submit([fold_yaml]) == 0  # while pending or running
+    assert submit([fold_yaml]) == 0  # while the job is pending or running
 
     assert "re-attached" in capsys.readouterr().out
     assert squeue_job_ids(name) == [first_job]
