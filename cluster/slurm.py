@@ -3,8 +3,11 @@ recorded yet) for many job ids, reduced to the launcher's vocabulary."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 # SLURM states of a job that may still run (the job keeps its id through requeues).
 PENDING_STATES = {"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD", "SUSPENDED"}
@@ -55,9 +58,9 @@ class JobState:
         return FAILURE_REASONS.get(self.state, self.state)
 
 
-def _run(command: list[str]) -> str:
+def _run(command: list[str], timeout_s: float = SLURM_TIMEOUT_S) -> str:
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=SLURM_TIMEOUT_S)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise SlurmQueryError(f"{command[0]} failed: {error}") from error
     if done.returncode != 0:
@@ -114,11 +117,14 @@ def job_states(job_ids: list[str]) -> dict[str, JobState]:
     return {job_id: reported[job_id] for job_id in job_ids if job_id in reported}
 
 
-def slurm_answers() -> bool:
-    """True when the SLURM controller and accounting both answer."""
+def slurm_answers(timeout_s: float = 15) -> bool:
+    """True when the SLURM controller and accounting both answer (within ``timeout_s`` each)."""
+    config = Path(os.environ.get("SLURM_CONF", "/etc/slurm/slurm.conf"))
+    if shutil.which("sinfo") is None or not config.is_file():
+        return False  # without a config file sinfo retries for a minute before giving up
     try:
-        _run(["sinfo", "-h", "-o", "%P"])
-        _run(["sacct", "-n", "-X", "-S", "now-1minute"])
+        _run(["sinfo", "-h", "-o", "%P"], timeout_s)
+        _run(["sacct", "-n", "-X", "-S", "now-1minute"], timeout_s)
     except SlurmQueryError:
         return False
     return True
