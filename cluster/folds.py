@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import fcntl
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ class LaunchTarget:
         return str(self.run_dir)
 
 
+@functools.lru_cache(maxsize=1)
 def _launch_schema() -> dict:
     """The ``launch`` section's schema: the sweep schema's ``launch`` block (the single source of
     the keys and defaults) plus the two keys fixclr.sweep adds per fold."""
@@ -51,7 +53,7 @@ def _launch_schema() -> dict:
 
     sweep_schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]
     schema = copy.deepcopy(sweep_schema["launch"])
-    schema["properties"]["cluster"] = {**sweep_schema["cluster"], "default": "local"}
+    schema["properties"]["cluster"] = sweep_schema["cluster"]
     schema["properties"]["submitit_folder"] = {"type": "string", "default": "results/submitit"}
     return schema
 
