@@ -85,15 +85,15 @@ def load_fold(cfg: dict, verify: bool = True) -> FoldData:
         raise FoldDataError(f"labels_per_class {cfg['labels_per_class']} does not match {split_path} ({split['labels_per_class']})")
     if split["manifest_sha256"] != sha256_file(manifest_path):
         raise FoldDataError(f"split {split_path} was made from another manifest than {manifest_path} (manifest_sha256 differs)")
+    height, width = manifest["image_size"]
+    if height != width:
+        raise FoldDataError(f"{manifest_path}: training expects square images, got image_size {manifest['image_size']}")
     if verify:
         verify_manifest(manifest_path)
     sources = [d for d in domains if d != target]
     parts = {d: split["domains"][d] for d in sources}
     labeled = [_read(manifest_path, d, parts[d]["labeled"]) for d in sources]
     unlabeled = [_read(manifest_path, d, parts[d]["unlabeled"]) for d in sources]
-    height, width = manifest["image_size"]
-    if height != width:
-        raise FoldDataError(f"{manifest_path}: training expects square images, got image_size {manifest['image_size']}")
     return FoldData(
         dataset=manifest["dataset"],
         labels_per_class=split["labels_per_class"],
