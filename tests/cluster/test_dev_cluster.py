@@ -11,7 +11,7 @@ import pytest
 
 from cluster.slurm import slurm_answers
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
 
 REPO = Path(__file__).resolve().parents[2]
 STATE_DIR = Path(os.environ.get("FIXCLR_DEVCLUSTER_DIR", "/var/tmp/fixclr-devcluster"))

@@ -14,6 +14,7 @@ from cluster.slurm import _expand_ids
 from cluster_helpers import attempts
 
 
+@pytest.mark.timeout(300)
 def test_local_fold_trains_in_a_subprocess_then_relaunch_is_a_no_op(make_fold, capsys):
     fold_yaml = make_fold("local", cluster="local")
     run_dir = fold_yaml.parent

@@ -10,7 +10,7 @@ import pytest
 from cluster.launcher import submit
 from cluster_helpers import attempts
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 
 def metrics(run_dir):

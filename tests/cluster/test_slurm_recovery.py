@@ -16,7 +16,7 @@ from cluster.launcher import submit
 from cluster.status import fold_statuses
 from cluster_helpers import attempts, sacct_states, squeue_job_ids, wait_until
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
 ACCURACIES = ("acc_last", "acc_val", "acc_oracle")
 

@@ -14,7 +14,7 @@ from cluster.folds import read_fold
 from cluster.launcher import SubmissionError, job_name, submit
 from cluster_helpers import attempts, sacct_states, squeue_job_ids, wait_until
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]
 
 
 def test_submitted_fold_trains_writes_result_and_done_and_completes_in_sacct(make_fold):

@@ -3,6 +3,7 @@ lists every fold of the sweep, and resubmission trains only the folds asked for.
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from cluster.cli import resubmit_main, status_main
@@ -33,6 +34,7 @@ def table_rows(output: str) -> dict[str, str]:
     return {row[1].split("/")[-3]: row[0] for row in rows}
 
 
+@pytest.mark.timeout(300)
 def test_status_and_resubmit_missing_over_a_sweep(tmp_path, prepared_demo, capsys):
     sweep = write_sweep(tmp_path, prepared_demo)
     assert status_main(["--sweep", sweep]) == 0
