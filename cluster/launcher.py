@@ -124,6 +124,8 @@ class Launcher:
         self.out = out or sys.stdout
         self.local_queue: list[LaunchTarget] = []
         self.local_children = []  # our own processes, reaped as they end
+        self.last_states: dict[str, str] = {}
+        self.unanswered_since: float | None = None
 
     def say(self, message: str) -> None:
         print(message, file=self.out, flush=True)
@@ -170,22 +172,30 @@ class Launcher:
             self.local_children.append(process)
             self.say(f"started: {target.name}: pid {process.pid}, log {attempt['log']}")
 
+    def _poll(self) -> list[FoldStatus] | None:
+        """The folds' statuses, or None while SLURM does not answer (for up to QUERY_GRACE_S)."""
+        try:
+            statuses = fold_statuses(self.targets)
+        except SlurmQueryError as error:
+            self.unanswered_since = self.unanswered_since or time.monotonic()
+            if time.monotonic() - self.unanswered_since > QUERY_GRACE_S:
+                raise
+            self.say(f"warning: {error}; retrying")
+            return None
+        self.unanswered_since = None
+        for status in statuses:  # log each change of state
+            if self.last_states.setdefault(status.target.name, status.state) != status.state:
+                self.last_states[status.target.name] = status.state
+                self.say(f"{status.state}: {status.target.name}: {status.detail}")
+        return statuses
+
     def wait(self, keep_waiting: bool = True) -> list[FoldStatus]:
         """Poll (every ``poll_s``, jittered so many waiting launchers spread their sacct calls)
         until all local folds started and, with ``keep_waiting``, every fold ended."""
         poll_s = min(t.launch["poll_s"] for t in self.targets)
-        unanswered_since = None
         while True:
             self._start_local()
-            try:
-                statuses = fold_statuses(self.targets)
-                unanswered_since = None
-            except SlurmQueryError as error:
-                unanswered_since = unanswered_since or time.monotonic()
-                if time.monotonic() - unanswered_since > QUERY_GRACE_S:
-                    raise
-                self.say(f"warning: {error}; retrying")
-                statuses = None
+            statuses = self._poll()
             if statuses and not self.local_queue and not (keep_waiting and any(s.active for s in statuses)):
                 return statuses
             time.sleep(poll_s * random.uniform(0.8, 1.2))
