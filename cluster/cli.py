@@ -37,7 +37,8 @@ def submit_main(argv: list[str]) -> int:
 
 
 def _sweep_or_folds(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sweep", metavar="CONFIG", help="a sweep config (e.g. config/config.yaml): all its folds")
+    parser.add_argument("--sweep", metavar="CONFIG",
+                        help="a sweep config (e.g. config/config.yaml): all its folds")
     parser.add_argument("fold_yamls", nargs="*", metavar="FOLD_YAML", help="or explicit fold.yaml files")
 
 

@@ -63,7 +63,8 @@ def validate_launch(launch: dict, where: str) -> dict:
     if not isinstance(launch, dict):
         raise FoldSpecError(f"{where}: launch: must be a mapping")
     schema = _launch_schema()
-    filled = {key: copy.deepcopy(spec["default"]) for key, spec in schema["properties"].items() if "default" in spec}
+    properties = schema["properties"]
+    filled = {key: copy.deepcopy(spec["default"]) for key, spec in properties.items() if "default" in spec}
     filled.update(launch)
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(filled), key=lambda e: list(e.path))
     if errors:
@@ -94,7 +95,8 @@ def target_from_spec(fold_yaml: Path, spec: dict) -> LaunchTarget:
     """The LaunchTarget of a fold spec (the content of ``fold_yaml``, which may not be written yet)."""
     if not spec["train"].get("out_dir"):
         raise FoldSpecError(f"{fold_yaml}: train.out_dir: required (the fold's run folder)")
-    return LaunchTarget(fold_yaml, Path(spec["train"]["out_dir"]), validate_launch(spec.get("launch", {}), str(fold_yaml)))
+    launch = validate_launch(spec.get("launch", {}), str(fold_yaml))
+    return LaunchTarget(fold_yaml, Path(spec["train"]["out_dir"]), launch)
 
 
 # --- launch.json --------------------------------------------------------------------------------

@@ -38,7 +38,8 @@ def test_local_fold_trains_in_a_subprocess_then_relaunch_is_a_no_op(make_fold, c
 
 def test_fold_spec_errors_name_the_file_and_key(tmp_path):
     path = tmp_path / "fold.yaml"
-    path.write_text(yaml.safe_dump({"train": {"out_dir": str(tmp_path)}, "launch": {"cluster": "slurm", "gpus": 2}}))
+    path.write_text(yaml.safe_dump({"train": {"out_dir": str(tmp_path)},
+                                    "launch": {"cluster": "slurm", "gpus": 2}}))
     with pytest.raises(FoldSpecError, match=r"fold.yaml: invalid launch settings:\n.*launch.*'gpus'"):
         read_fold(path)
     path.write_text(yaml.safe_dump({"train": {"out_dir": str(tmp_path)}, "launch": {"cluster": "pbs"}}))
@@ -47,7 +48,8 @@ def test_fold_spec_errors_name_the_file_and_key(tmp_path):
     path.write_text(yaml.safe_dump({"train": {}, "launch": {}}))
     with pytest.raises(FoldSpecError, match=r"train.out_dir: required"):
         read_fold(path)
-    path.write_text(yaml.safe_dump({"train": {"out_dir": "x"}, "launch": {"gpus_per_node": 4, "tasks_per_node": 2}}))
+    path.write_text(yaml.safe_dump({"train": {"out_dir": "x"},
+                                    "launch": {"gpus_per_node": 4, "tasks_per_node": 2}}))
     with pytest.raises(FoldSpecError, match=r"launch.tasks_per_node: 2 tasks with 4 GPUs per node"):
         read_fold(path)
 

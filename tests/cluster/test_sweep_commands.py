@@ -39,7 +39,8 @@ def test_status_and_resubmit_missing_over_a_sweep(tmp_path, prepared_demo, capsy
     sweep = write_sweep(tmp_path, prepared_demo)
     assert status_main(["--sweep", sweep]) == 0
     out = capsys.readouterr().out
-    assert table_rows(out.replace("not started", "not-started")) == {"mono": "not-started", "color": "not-started"}
+    not_started = out.replace("not started", "not-started")
+    assert table_rows(not_started) == {"mono": "not-started", "color": "not-started"}
     assert "2 folds: 0 done, 0 running, 0 pending, 0 failed, 2 not started" in out
 
     assert resubmit_main(["--sweep", sweep, "--failed"]) == 0  # nothing failed: nothing to do
