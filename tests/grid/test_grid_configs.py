@@ -1,0 +1,76 @@
+"""The grid, ablation and many-domains sweeps: dry runs list every job, and each fold gets its settings."""
+
+from __future__ import annotations
+
+import pytest
+from workflow_helpers import REPO, job_counts, snakemake
+
+from fixclr.config import DEFAULTS
+from fixclr.sweep import expand_folds, load_sweep
+
+CONFIGS = REPO / "config"
+ABLATION_CHANGES = {
+    "fixmatch+fixclr": {},
+    "fixmatch+fixclr-attract": {"attract": True},
+    "fixmatch+fixclr-negatives=instance": {"negatives": "instance"},
+    "fixmatch+fixclr-embedding=features": {"embedding": "features"},
+    "fixmatch+fixclr-views=strong": {"views": "strong"},
+    "fixmatch+fixclr-lambda=0.05": {"lambda": 0.05},
+    "fixmatch+fixclr-lambda=0.3": {"lambda": 0.3},
+    "fixmatch+fixclr-temperature=0.2": {"temperature": 0.2},
+    "fixmatch+fixclr-temperature=1.0": {"temperature": 1.0},
+}
+
+
+def _variants(folds) -> list[str]:
+    return list(dict.fromkeys(fold.run_dir.parts[-4] for fold in folds))
+
+
+@pytest.mark.parametrize(("name", "domains", "folds"), [
+    ("grid", 4, 120),  # 10 variants x 4 targets x 3 seeds
+    ("ablation", 4, 120),  # 10 variants x 4 targets x 3 seeds
+    ("many_domains", 6, 54),  # 3 variants x 6 targets x 3 seeds
+])
+def test_dry_run_lists_every_job(tmp_path, name, domains, folds):
+    run = snakemake(tmp_path, "-n", "--printshellcmds", configfile=CONFIGS / f"{name}.yaml")
+    assert run.returncode == 0, run.stderr
+    assert job_counts(run.stdout) == {
+        "demo_data": 1, "ingest": domains, "manifest": 1, "splits": 3,
+        "fold_spec": folds, "train": folds, "aggregate": 1, "report": 1, "all": 1,
+    }
+    assert f"results/{name}/tables/folds.parquet" in run.stdout
+    assert not list(tmp_path.glob("results"))
+
+
+def test_grid_crosses_every_method_with_fixclr():
+    folds = expand_folds(load_sweep(CONFIGS / "grid.yaml"))
+    methods = ["erm", "fixmatch", "flexmatch", "freematch", "softmatch"]
+    assert _variants(folds) == [name for method in methods for name in (method, f"{method}+fixclr")]
+    assert {fold.spec["train"]["labels_per_class"] for fold in folds} == {10}
+    assert {fold.spec["train"]["seed"] for fold in folds} == {0, 1, 2}
+    assert {fold.spec["train"]["target_domain"] for fold in folds} == {"mono", "color", "photo", "rotated"}
+
+
+def test_each_ablation_variant_changes_one_fixclr_setting():
+    folds = expand_folds(load_sweep(CONFIGS / "ablation.yaml"))
+    assert _variants(folds) == ["fixmatch", *ABLATION_CHANGES]
+    for fold in folds:
+        train, variant = fold.spec["train"], fold.run_dir.parts[-4]
+        assert train["method"] == "fixmatch"
+        if variant == "fixmatch":
+            assert train["regularizer"] == "none" and "fixclr" not in train
+            continue
+        settings = {**DEFAULTS["fixclr"], **train.get("fixclr", {})}
+        changed = {key: value for key, value in settings.items() if value != DEFAULTS["fixclr"][key]}
+        assert changed == ABLATION_CHANGES[variant], variant
+
+
+def test_many_domains_generates_the_six_domain_demo(tmp_path):
+    run = snakemake(tmp_path, "-n", "--printshellcmds", configfile=CONFIGS / "many_domains.yaml")
+    assert run.returncode == 0, run.stderr
+    assert ("fixclr demo-data --out results/many_domains/data/digits-dg-mini6 --seed 0"
+            " --domains mono,color,photo,rotated,outline,noisy") in run.stdout
+    folds = expand_folds(load_sweep(CONFIGS / "many_domains.yaml"))
+    assert _variants(folds) == ["erm", "fixmatch", "fixmatch+fixclr"]
+    assert {fold.spec["train"]["target_domain"] for fold in folds} == {
+        "mono", "color", "photo", "rotated", "outline", "noisy"}
