@@ -109,14 +109,43 @@ def results_main(argv: list[str]) -> int:
     return 0
 
 
+def _add_page_options(parser: argparse.ArgumentParser) -> None:
+    page = parser.add_argument_group("results page (docs/results.md) from three sweeps' results folders")
+    page.add_argument("--page", metavar="FILE", help="write the results page FILE (and results.png next to it) instead")
+    page.add_argument("--grid", metavar="RESULTS_DIR", help="results_dir of config/grid.yaml (required with --page)")
+    page.add_argument("--ablation", metavar="RESULTS_DIR", help="results_dir of config/ablation.yaml")
+    page.add_argument("--many", metavar="RESULTS_DIR", help="results_dir of config/many_domains.yaml")
+    page.add_argument("--command", help="the command shown as reproducing the page (default: the snakemake runs and this report)")
+
+
+def _page_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from fixclr.results.page import write_results_page
+
+    if not args.grid:
+        parser.error("--page needs --grid RESULTS_DIR")
+    try:
+        paths = write_results_page(args.page, args.grid, args.ablation, args.many, args.command)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"fixclr report: error: {error}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(f"report: wrote {path}", file=sys.stderr)
+    return 0
+
+
 def report_main(argv: list[str]) -> int:
-    """Write summary.md and summary.png from the tables."""
+    """Write summary.md and summary.png from the tables, or with --page the results page."""
     from fixclr.results.report import write_report
 
     parser = argparse.ArgumentParser(prog="fixclr report", description=report_main.__doc__)
     _add_sweep_options(parser)
     parser.add_argument("--out", help="report folder (default: next to the tables folder: report/)")
+    _add_page_options(parser)
     args = parser.parse_args(argv)
+    if args.page:
+        return _page_main(parser, args)
+    if args.grid or args.ablation or args.many or args.command:
+        parser.error("--grid, --ablation, --many and --command go with --page")
     runs_dir, folds = _sweep_folds(args.sweep) if args.sweep else (None, [])
     tables = _tables_dir(args, runs_dir)
     summary = pd.read_parquet(tables / "summary.parquet")

@@ -1,0 +1,260 @@
+"""``docs/results.md``: the demo's results page, built only from the Parquet tables of three sweeps.
+
+The main grid (``config/grid.yaml``: every method with and without FixCLR), the ablation
+(``config/ablation.yaml``) and the many-domains sweep (``config/many_domains.yaml``) each wrote
+``<results_dir>/tables/{folds,summary}.parquet``; the page holds their tables, FixCLR's effect per
+method as a paired difference over seeds with its standard error and a plain verdict, the grid's
+report picture (copied next to the page), the command that reproduced it, the commit and the time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from fixclr.io import atomic_write_bytes, atomic_write_text
+from fixclr.results.tables import TABLE_KEYS, format_table, paper_tables, variant_order
+
+PAGE_SELECTIONS = {"val": "source-validation selection (acc_val)", "last": "last model (acc_last)"}
+SWEEP_CONFIGS = {"grid": "config/grid.yaml", "ablation": "config/ablation.yaml", "many": "config/many_domains.yaml"}
+REFERENCE_VARIANT = "fixmatch"  # the ablation's reference: plain FixMatch
+PICTURE_NAME = "results.png"
+HELPS = "FixCLR helps beyond its standard error"
+
+
+@dataclass(frozen=True)
+class SweepTables:
+    """The Parquet tables one sweep wrote under ``results_dir/tables``."""
+
+    results_dir: Path
+    folds: pd.DataFrame
+    summary: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Mean over seeds of d_s = avg_other_s - avg_base_s and its standard error std(d)/sqrt(n)."""
+
+    mean: float
+    se: float
+    seeds: int
+
+    def text(self) -> str:
+        """``+1.2 ± 0.4``: the mean difference in points and its standard error."""
+        return f"{self.mean:+.1f}" if math.isnan(self.se) else f"{self.mean:+.1f} ± {self.se:.1f}"
+
+    def verdict(self) -> str:
+        """Whether FixCLR's difference exceeds its standard error, in words."""
+        if self.seeds < 2:
+            return "FixCLR's effect cannot be told (fewer than 2 paired seeds)"
+        if self.mean > self.se:
+            return HELPS
+        if self.mean < -self.se:
+            return "FixCLR hurts beyond its standard error"
+        return "FixCLR does not help beyond its standard error"
+
+
+def read_sweep_tables(results_dir: str | Path) -> SweepTables:
+    """``folds.parquet`` and ``summary.parquet`` of a sweep; a missing one is an error naming it."""
+    results_dir = Path(results_dir)
+    frames = {}
+    for name in ("folds", "summary"):
+        path = results_dir / "tables" / f"{name}.parquet"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist: run the sweep (snakemake) with results_dir={results_dir}")
+        frames[name] = pd.read_parquet(path)
+    if frames["folds"].empty:
+        raise ValueError(f"{results_dir / 'tables' / 'folds.parquet'} has no finished fold")
+    return SweepTables(results_dir, frames["folds"], frames["summary"])
+
+
+def seed_averages(folds: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Per (setting, variant, seed): the mean of each of ``columns`` over the target domains, for the
+    seeds that have every target domain of their dataset."""
+    keys = TABLE_KEYS + ["variant", "seed"]
+    n_targets = folds.groupby("dataset")["target_domain"].transform("nunique")
+    grouped = folds.assign(n_targets=n_targets).groupby(keys, sort=True)
+    frame = grouped[columns].mean()
+    complete = grouped["target_domain"].nunique() == grouped["n_targets"].first()
+    return frame[complete].reset_index()
+
+
+def paired_difference(averages: pd.DataFrame, column: str, base: str, other: str) -> PairedDifference | None:
+    """``other`` minus ``base`` on ``column``, paired by seed over one setting's seed averages;
+    None when no seed has both."""
+    by_seed = averages.pivot(index="seed", columns="variant", values=column)
+    if base not in by_seed or other not in by_seed:
+        return None
+    differences = (by_seed[other] - by_seed[base]).dropna()
+    if differences.empty:
+        return None
+    se = differences.std(ddof=1) / math.sqrt(len(differences)) if len(differences) > 1 else math.nan
+    return PairedDifference(float(differences.mean()), float(se), len(differences))
+
+
+def _settings(averages: pd.DataFrame):
+    """(title, seed averages) of each experiment setting (dataset, backbone, pretrained, labels)."""
+    for (dataset, backbone, pretrained, labels), setting in averages.groupby(TABLE_KEYS, sort=True):
+        yield f"{dataset}, {backbone}{' (ImageNet-pretrained)' if pretrained else ''}, {labels} labels per class", setting
+
+
+def _mean_std(values: pd.Series) -> str:
+    """``mean ± std`` over seeds; one seed says so."""
+    return f"{values.mean():.1f} (n=1)" if len(values) < 2 else f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
+
+
+def _markdown_table(rows: dict[str, dict[str, str]], index_name: str) -> str:
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = index_name
+    return format_table(table, "markdown")
+
+
+def accuracy_tables(summary: pd.DataFrame) -> list[str]:
+    """Methods x targets + Avg (mean ± std over seeds) under each of the page's selection rules."""
+    lines = []
+    for selection, name in PAGE_SELECTIONS.items():
+        for title, table in paper_tables(summary, selection).items():
+            lines += [f"**{title.rsplit(', selection:', 1)[0]}; {name}**", "", format_table(table, "markdown")]
+    return lines
+
+
+def fixclr_effect(folds: pd.DataFrame, with_target: bool = False) -> list[str]:
+    """Per setting and method with a +fixclr variant: the paired difference on the LODO average under
+    each selection rule, a table and one verdict sentence per method (and, ``with_target``, whether
+    issue 6's bar is met)."""
+    columns = {selection: f"acc_{selection}" for selection in PAGE_SELECTIONS}
+    lines = []
+    for title, setting in _settings(seed_averages(folds, list(columns.values()))):
+        variants = set(setting["variant"])
+        rows, sentences = {}, []
+        for method in [v for v in variant_order(variants) if f"{v}+fixclr" in variants]:
+            diffs = {s: paired_difference(setting, column, method, f"{method}+fixclr") for s, column in columns.items()}
+            if any(diff is None for diff in diffs.values()):
+                continue
+            rows[method] = {f"Δ Avg, {s} ± SE": diff.text() for s, diff in diffs.items()}
+            rows[method].update(seeds=str(diffs["val"].seeds), verdict=diffs["val"].verdict())
+            sentences.append(f"- **{method}**: " + "; ".join(
+                f"with the {PAGE_SELECTIONS[s]}, {diff.verdict()} ({diff.text()} points)"
+                for s, diff in diffs.items()) + ".")
+        if rows:
+            lines += [f"**{title}**: FixCLR minus the method alone, target accuracy averaged over the target "
+                      "domains, paired by seed (SE = std(d) / sqrt(seeds)).", "",
+                      _markdown_table(rows, "method"), *sentences, ""]
+            lines += [_target_statement(rows), ""] if with_target else []
+    return lines
+
+
+def _target_statement(rows: dict[str, dict[str, str]]) -> str:
+    """Issue 6's bar: FixMatch and at least two other SSL methods helped beyond the SE (val selection)."""
+    ssl = [method for method in rows if method != "erm"]
+    helped = [method for method in ssl if rows[method]["verdict"] == HELPS]
+    met = "fixmatch" in helped and len(helped) >= 3
+    return (f"With source-validation selection FixCLR helps beyond its standard error for {len(helped)} of "
+            f"{len(ssl)} SSL methods{' (' + ', '.join(helped) + ')' if helped else ''}. The project's target "
+            f"(FixMatch and at least two other SSL methods) is **{'met' if met else 'not met'}**.")
+
+
+def ablation_table(folds: pd.DataFrame) -> list[str]:
+    """Each ablation variant's LODO average (val and last selection), its source-validation accuracy
+    and its paired difference from plain FixMatch; names the variant source validation would pick."""
+    columns = {"target Avg, val": "acc_val", "target Avg, last": "acc_last", "source val (last)": "val_acc_last"}
+    lines = []
+    for title, setting in _settings(seed_averages(folds, list(columns.values()))):
+        rows = {}
+        for variant in variant_order(setting["variant"]):
+            runs = setting[setting["variant"] == variant]
+            rows[variant] = {name: _mean_std(runs[column]) for name, column in columns.items()}
+            diff = paired_difference(setting, "acc_val", REFERENCE_VARIANT, variant)
+            rows[variant][f"Δ vs {REFERENCE_VARIANT}, val ± SE"] = diff.text() if diff and variant != REFERENCE_VARIANT else "–"
+        source_val = setting.groupby("variant")["val_acc_last"].mean()
+        fixclr_variants = source_val[[v for v in source_val.index if "+fixclr" in v]]
+        lines += [f"**{title}**: target accuracy averaged over target domains (mean ± std over seeds), "
+                  "mean source-validation accuracy of the last model, and the paired difference from "
+                  f"plain {REFERENCE_VARIANT}.", "", _markdown_table(rows, "variant")]
+        if not fixclr_variants.empty:
+            lines += [f"Chosen on source validation alone, the FixCLR setting would be "
+                      f"`{fixclr_variants.idxmax()}` ({fixclr_variants.max():.1f} % source-validation accuracy).", ""]
+    return lines
+
+
+def domain_count_comparison(few: pd.DataFrame, many: pd.DataFrame) -> list[str]:
+    """The LODO average (val selection) of each variant run on both sweeps' datasets, side by side."""
+    columns = {}
+    for folds in (few, many):
+        for dataset, frame in seed_averages(folds, ["acc_val"]).groupby("dataset"):
+            name = f"{dataset} ({folds.loc[folds['dataset'] == dataset, 'target_domain'].nunique()} domains)"
+            columns[name] = {variant: _mean_std(runs["acc_val"]) for variant, runs in frame.groupby("variant")}
+    shared = set.intersection(*(set(column) for column in columns.values()))
+    if not shared:
+        return []
+    rows = {variant: {name: column[variant] for name, column in columns.items()} for variant in variant_order(shared)}
+    return ["Target accuracy averaged over target domains (source-validation selection), "
+            "as the number of domains grows:", "", _markdown_table(rows, "variant")]
+
+
+def wall_time_text(sweeps: dict[str, SweepTables]) -> str:
+    """Folds and their summed wall time per sweep (result.json's wall_s) and in all."""
+    def hours(seconds: float) -> str:
+        return f"{seconds / 3600:.2f} h"
+
+    parts = [f"{Path(SWEEP_CONFIGS[name]).stem}: {len(t.folds)} folds, {hours(t.folds['wall_s'].sum())} "
+             f"(longest fold {t.folds['wall_s'].max():.0f} s)" for name, t in sweeps.items()]
+    total = sum(t.folds["wall_s"].sum() for t in sweeps.values())
+    return f"Wall time of the folds, summed (result.json `wall_s`): {'; '.join(parts)}; in all {hours(total)}."
+
+
+def reproduce_command(page: Path, dirs: dict[str, Path]) -> str:
+    """The shell sequence that runs the sweeps into ``dirs`` and writes ``page``."""
+    runs = [f"snakemake --cores 2 --configfile {SWEEP_CONFIGS[name]} --config results_dir={d}" for name, d in dirs.items()]
+    options = " ".join(f"--{name} {d}" for name, d in dirs.items())
+    return " && \\\n".join([*runs, f"fixclr report --page {page} {options}"])
+
+
+def results_page(sweeps: dict[str, SweepTables], command: str, picture: str = PICTURE_NAME) -> str:
+    """The page's markdown from the sweeps' tables (keys ``grid`` and optionally ``ablation``, ``many``)."""
+    commits = sorted({str(c) for t in sweeps.values() for c in t.folds["git_commit"].fillna("unknown")})
+    grid = sweeps["grid"]
+    lines = ["# Results on the demo dataset", "",
+             "Generated by `fixclr report --page` from the Parquet tables the sweeps wrote; do not edit by hand. "
+             "Cells: target-domain accuracy (%), mean ± std over seeds; Avg: mean over target domains per seed, "
+             "then mean ± std over seeds. Selection: acc_val = the step with the best source-validation accuracy "
+             "(no target label is used), acc_last = the final model.", "",
+             "Reproduce (CPU runs are deterministic):", "", "```bash", command, "```", "",
+             f"Commit{'s' if len(commits) > 1 else ''} of the folds: {', '.join(f'`{c}`' for c in commits)}. "
+             + wall_time_text(sweeps), "",
+             "## Main grid: every method with and without FixCLR", "", *accuracy_tables(grid.summary),
+             f"![Target accuracy per domain, method next to method+FixCLR]({picture})", "",
+             "## Does FixCLR help?", "", *fixclr_effect(grid.folds, with_target=True)]
+    if "ablation" in sweeps:
+        lines += ["## Ablation of FixCLR (on FixMatch)", "",
+                  "Each variant changes one setting from the defaults (repel-only, class negatives, projection "
+                  "head, weak views, lambda 0.1, temperature 0.5; chosen on source validation). Target accuracy "
+                  "is reported here, never used to choose.", "", *ablation_table(sweeps["ablation"].folds)]
+    if "many" in sweeps:
+        many = sweeps["many"]
+        lines += ["## Many domains", "", *accuracy_tables(many.summary), *fixclr_effect(many.folds),
+                  *domain_count_comparison(grid.folds, many.folds)]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_results_page(out: str | Path, grid: str | Path, ablation: str | Path | None = None,
+                       many: str | Path | None = None, command: str | None = None) -> tuple[Path, Path]:
+    """Write the page ``out`` and, next to it, the grid report's picture as ``results.png``.
+
+    ``grid``, ``ablation`` and ``many`` are the sweeps' results folders (``<dir>/tables/*.parquet``,
+    ``<dir>/report/summary.png``); ``command`` defaults to :func:`reproduce_command`.
+    """
+    out = Path(out)
+    dirs = {name: Path(d) for name, d in (("grid", grid), ("ablation", ablation), ("many", many)) if d is not None}
+    sweeps = {name: read_sweep_tables(d) for name, d in dirs.items()}
+    figure = dirs["grid"] / "report" / "summary.png"
+    if not figure.is_file():
+        raise FileNotFoundError(f"{figure} does not exist: run the grid sweep's report rule (snakemake) first")
+    text = results_page(sweeps, command or reproduce_command(out, dirs))
+    picture = out.parent / PICTURE_NAME
+    atomic_write_bytes(picture, figure.read_bytes())
+    atomic_write_text(out, text)
+    return out, picture

@@ -1,0 +1,136 @@
+"""``fixclr report --page``: docs/results.md from three sweeps' Parquet tables, on hand-written
+result.json folders whose seed averages are chosen so that every difference is known by hand."""
+
+from __future__ import annotations
+
+import pytest
+from result_files import write_fold
+
+from fixclr.results.cli import aggregate_main, report_main
+from fixclr.results.page import PairedDifference
+
+DOMAINS4 = ["mono", "color", "photo", "rotated"]
+DOMAINS6 = DOMAINS4 + ["outline", "noisy"]
+TARGET_OFFSETS = {"mono": 3.0, "color": -1.0, "photo": -4.0, "rotated": 2.0, "outline": 1.0, "noisy": -1.0}
+# variant -> acc_val averaged over the 4 targets, per seed 0, 1, 2
+GRID = {
+    "erm": [40.0, 41.0, 42.0], "erm+fixclr": [40.0, 41.0, 42.0],
+    "fixmatch": [60.0, 61.0, 62.0], "fixmatch+fixclr": [63.0, 63.0, 66.0],  # d = 3, 2, 4: +3.0 ± 0.6
+    "flexmatch": [60.0, 60.0, 60.0], "flexmatch+fixclr": [60.5, 59.5, 60.0],  # d = .5, -.5, 0: +0.0 ± 0.3
+    "freematch": [50.0, 50.0, 50.0], "freematch+fixclr": [48.0, 47.0, 49.0],  # d = -2, -3, -1: -2.0 ± 0.6
+    "softmatch": [55.0, 55.0, 55.0], "softmatch+fixclr": [57.0, 57.0, 57.0],  # d = 2, 2, 2: +2.0 ± 0.0
+}
+# (acc_val per seed, val_acc_last) of the ablation
+ABLATION = {"fixmatch": ([60.0, 61.0, 62.0], 80.0), "fixmatch+fixclr": ([63.0, 63.0, 66.0], 82.0),
+            "fixmatch+fixclr-lambda=0.3": ([61.0, 62.0, 63.0], 85.0)}
+
+
+def _write_sweep(results_dir, averages: dict, domains: list[str], *, dataset="digits-dg-mini", commit="abc123",
+                 seeds=(0, 1, 2), val_acc=None, skip=()) -> None:
+    """Run folders whose acc_val averages over ``domains`` to ``averages[variant][seed]``; acc_last is
+    acc_val + 1, except for fixmatch+fixclr (acc_val - 2.5); then aggregate and report them."""
+    runs = results_dir / "runs"
+    for variant, per_seed in averages.items():
+        method, _, regularizer = variant.partition("-")[0].partition("+")
+        for seed in seeds:
+            for target in domains:
+                if (variant, target, seed) in skip:
+                    continue
+                acc_val = per_seed[seed] + TARGET_OFFSETS[target] - sum(TARGET_OFFSETS[d] for d in domains) / len(domains)
+                write_fold(runs, variant, target, seed, acc_val + (-2.5 if variant == "fixmatch+fixclr" else 1.0),
+                           dataset=dataset, acc_val=acc_val, regularizer=regularizer or "none", ssl_method=method,
+                           val_acc_last=(val_acc or {}).get(variant, 90.0), git_commit=commit,
+                           wall_s=90.0 if (variant, target, seed) == ("erm", "mono", 0) else 36.0,
+                           source_domains=[d for d in domains if d != target])
+    assert aggregate_main(["--runs", str(runs), "--out", str(results_dir / "tables")]) == 0
+    assert report_main(["--tables", str(results_dir / "tables")]) == 0
+
+
+@pytest.fixture
+def three_sweeps(tmp_path, monkeypatch):
+    """results/{grid,ablation,many_domains} under tmp_path (the working directory), aggregated."""
+    monkeypatch.chdir(tmp_path)
+    _write_sweep(tmp_path / "results" / "grid", GRID, DOMAINS4)
+    _write_sweep(tmp_path / "results" / "ablation", {v: a for v, (a, _) in ABLATION.items()}, DOMAINS4,
+                 val_acc={v: val for v, (_, val) in ABLATION.items()})
+    many = {v: GRID[v][:2] for v in ("erm", "fixmatch", "fixmatch+fixclr")}
+    _write_sweep(tmp_path / "results" / "many_domains", many, DOMAINS6, dataset="digits-dg-mini6", commit="def456",
+                 seeds=(0, 1), skip={("fixmatch+fixclr", "noisy", 1)})
+    return tmp_path
+
+
+def _page(three_sweeps, *extra) -> str:
+    argv = ["--page", "docs/results.md", "--grid", "results/grid", "--ablation", "results/ablation",
+            "--many", "results/many_domains", *extra]
+    assert report_main(argv) == 0
+    return (three_sweeps / "docs" / "results.md").read_text()
+
+
+def test_paired_difference_verdicts():
+    assert PairedDifference(3.0, 0.577, 3).verdict() == "FixCLR helps beyond its standard error"
+    assert PairedDifference(0.2, 0.3, 3).verdict() == "FixCLR does not help beyond its standard error"
+    assert PairedDifference(-0.3, 0.3, 3).verdict() == "FixCLR does not help beyond its standard error"
+    assert PairedDifference(-2.0, 0.577, 3).verdict() == "FixCLR hurts beyond its standard error"
+    assert PairedDifference(5.0, float("nan"), 1).verdict() == "FixCLR's effect cannot be told (fewer than 2 paired seeds)"
+    assert PairedDifference(5.0, float("nan"), 1).text() == "+5.0"
+
+
+def test_main_table_fixclr_effect_and_verdicts(three_sweeps):
+    page = _page(three_sweeps)
+    assert "**digits-dg-mini, cnn, 10 labels per class, target accuracy (%); source-validation selection (acc_val)**" in page
+    # fixmatch acc_val: per-target means 61 + offset (std 1), Avg 61.0 ± 1.0
+    assert "| fixmatch | 60.0 ± 1.0 | 64.0 ± 1.0 | 57.0 ± 1.0 | 63.0 ± 1.0 | 61.0 ± 1.0 |" in page
+    assert "| fixmatch | 61.0 ± 1.0 | 65.0 ± 1.0 | 58.0 ± 1.0 | 64.0 ± 1.0 | 62.0 ± 1.0 |" in page  # acc_last
+    assert "| method | Δ Avg, val ± SE | Δ Avg, last ± SE | seeds | verdict |" in page
+    # last: fixmatch+fixclr 60.5, 60.5, 63.5 vs fixmatch 61, 62, 63: d = -0.5, -1.5, 0.5
+    assert "| fixmatch | +3.0 ± 0.6 | -0.5 ± 0.6 | 3 | FixCLR helps beyond its standard error |" in page
+    assert "| flexmatch | +0.0 ± 0.3 | +0.0 ± 0.3 | 3 | FixCLR does not help beyond its standard error |" in page
+    assert "| freematch | -2.0 ± 0.6 | -2.0 ± 0.6 | 3 | FixCLR hurts beyond its standard error |" in page
+    assert "| softmatch | +2.0 ± 0.0 | +2.0 ± 0.0 | 3 | FixCLR helps beyond its standard error |" in page
+    assert "| erm | +0.0 ± 0.0 |" in page
+    assert ("- **fixmatch**: with the source-validation selection (acc_val), FixCLR helps beyond its standard "
+            "error (+3.0 ± 0.6 points); with the last model (acc_last), FixCLR does not help beyond its standard "
+            "error (-0.5 ± 0.6 points).") in page
+    assert "- **freematch**: with the source-validation selection (acc_val), FixCLR hurts beyond" in page
+    assert ("FixCLR helps beyond its standard error for 2 of 4 SSL methods (fixmatch, softmatch). The project's "
+            "target (FixMatch and at least two other SSL methods) is **not met**.") in page
+
+
+def test_ablation_many_domains_provenance_and_picture(three_sweeps):
+    page = _page(three_sweeps)
+    assert "| variant | target Avg, val | target Avg, last | source val (last) | Δ vs fixmatch, val ± SE |" in page
+    assert "| fixmatch | 61.0 ± 1.0 | 62.0 ± 1.0 | 80.0 ± 0.0 | – |" in page
+    assert "| fixmatch+fixclr-lambda=0.3 | 62.0 ± 1.0 | 63.0 ± 1.0 | 85.0 ± 0.0 | +1.0 ± 0.0 |" in page
+    assert "the FixCLR setting would be `fixmatch+fixclr-lambda=0.3` (85.0 % source-validation accuracy)" in page
+    # many domains: fixmatch+fixclr lacks noisy/s1, so one paired seed; its table cells say (n=1)
+    assert "**digits-dg-mini6, cnn, 10 labels per class, target accuracy (%); last model (acc_last)**" in page
+    assert "| fixmatch | +3.0 | -0.5 | 1 | FixCLR's effect cannot be told (fewer than 2 paired seeds) |" in page
+    assert page.count("The project's target") == 1  # judged on the main grid only
+    assert "| variant | digits-dg-mini (4 domains) | digits-dg-mini6 (6 domains) |" in page
+    assert "| fixmatch+fixclr | 64.0 ± 1.7 | 63.0 (n=1) |" in page
+    assert "Commits of the folds: `abc123`, `def456`." in page
+    assert ("grid: 120 folds, 1.22 h (longest fold 90 s); ablation: 36 folds, 0.36 h (longest fold 36 s); "
+            "many_domains: 35 folds, 0.36 h (longest fold 90 s); in all 1.94 h.") in page
+    assert ("snakemake --cores 2 --configfile config/grid.yaml --config results_dir=results/grid && \\\n"
+            "snakemake --cores 2 --configfile config/ablation.yaml --config results_dir=results/ablation") in page
+    assert ("fixclr report --page docs/results.md --grid results/grid --ablation results/ablation "
+            "--many results/many_domains\n```") in page
+    picture = three_sweeps / "docs" / "results.png"
+    assert picture.read_bytes() == (three_sweeps / "results/grid/report/summary.png").read_bytes()
+    assert "](results.png)" in page
+
+
+def test_page_options_and_errors(three_sweeps, capsys):
+    page = _page(three_sweeps, "--command", "make results-page")
+    assert "```bash\nmake results-page\n```" in page
+    assert report_main(["--page", "docs/p.md", "--grid", "results/nope"]) == 1
+    assert "results/nope/tables/folds.parquet does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        report_main(["--page", "docs/p.md"])
+    assert "--page needs --grid RESULTS_DIR" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        report_main(["--grid", "results/grid"])
+    assert "go with --page" in capsys.readouterr().err
+    (three_sweeps / "results/grid/report/summary.png").unlink()
+    assert report_main(["--page", "docs/p.md", "--grid", "results/grid"]) == 1
+    assert "results/grid/report/summary.png does not exist" in capsys.readouterr().err
