@@ -15,12 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from fixclr.config import DEFAULTS
 from fixclr.io import atomic_write_bytes, atomic_write_text
 from fixclr.results.tables import TABLE_KEYS, format_table, paper_tables, variant_order
 
 PAGE_SELECTIONS = {"val": "source-validation selection (acc_val)", "last": "last model (acc_last)"}
 SWEEP_CONFIGS = {"grid": "config/grid.yaml", "ablation": "config/ablation.yaml", "many": "config/many_domains.yaml"}
 REFERENCE_VARIANT = "fixmatch"  # the ablation's reference: plain FixMatch
+ABLATED = ("attract", "negatives", "embedding", "views", "lambda", "temperature")  # config/ablation.yaml's axes
 PICTURE_NAME = "results.png"
 HELPS = "FixCLR helps beyond its standard error"
 
@@ -229,10 +231,11 @@ def results_page(sweeps: dict[str, SweepTables], command: str, picture: str = PI
              f"![Target accuracy per domain, method next to method+FixCLR]({picture})", "",
              "## Does FixCLR help?", "", *fixclr_effect(grid.folds, with_target=True)]
     if "ablation" in sweeps:
+        defaults = ", ".join(f"{key} {value}" for key, value in DEFAULTS["fixclr"].items() if key in ABLATED)
         lines += ["## Ablation of FixCLR (on FixMatch)", "",
-                  "Each variant changes one setting from the defaults (repel-only, class negatives, projection "
-                  "head, weak views, lambda 0.1, temperature 0.5; chosen on source validation). Target accuracy "
-                  "is reported here, never used to choose.", "", *ablation_table(sweeps["ablation"].folds)]
+                  f"Each variant changes one setting from the trainer's defaults ({defaults}; fixclr/config.py, "
+                  "chosen on source validation). Target accuracy is reported here, never used to choose.", "",
+                  *ablation_table(sweeps["ablation"].folds)]
     if "many" in sweeps:
         many = sweeps["many"]
         lines += ["## Many domains", "", *accuracy_tables(many.summary), *fixclr_effect(many.folds),

@@ -98,6 +98,8 @@ def test_main_table_fixclr_effect_and_verdicts(three_sweeps):
 
 def test_ablation_many_domains_provenance_and_picture(three_sweeps):
     page = _page(three_sweeps)
+    assert ("one setting from the trainer's defaults (lambda 0.1, temperature 0.5, attract False, negatives class, "
+            "embedding projection, views weak;") in page
     assert "| variant | target Avg, val | target Avg, last | source val (last) | Δ vs fixmatch, val ± SE |" in page
     assert "| fixmatch | 61.0 ± 1.0 | 62.0 ± 1.0 | 80.0 ± 0.0 | – |" in page
     assert "| fixmatch+fixclr-lambda=0.3 | 62.0 ± 1.0 | 63.0 ± 1.0 | 85.0 ± 0.0 | +1.0 ± 0.0 |" in page
