@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 
 from fixclr.io import atomic_write_bytes, atomic_write_text  # noqa: E402
 from fixclr.results.aggregate import AVERAGE_TARGET, SELECTIONS  # noqa: E402
-from fixclr.results.tables import TABLE_KEYS, format_table, paper_tables, variant_order  # noqa: E402
+from fixclr.results.tables import TABLE_KEYS, format_table, label_rows, paper_tables, variant_order  # noqa: E402
 
 
 def summary_markdown(summary: pd.DataFrame, missing: list[str], n_folds: int) -> str:
@@ -34,14 +34,14 @@ def summary_markdown(summary: pd.DataFrame, missing: list[str], n_folds: int) ->
 
 def summary_figure(summary: pd.DataFrame, selection: str = "last") -> bytes:
     """PNG bytes: per setting, bars per target domain and Avg, one bar per variant, std error bars."""
-    settings = list(summary.groupby(TABLE_KEYS, sort=True))
+    settings = list(label_rows(summary).groupby(TABLE_KEYS, sort=True))
     fig, axes = plt.subplots(len(settings) or 1, 1, figsize=(10, 3.6 * max(len(settings), 1)), squeeze=False)
     for ax, (key, setting) in zip(axes[:, 0], settings):
         targets = sorted(t for t in setting["target_domain"].unique() if t != AVERAGE_TARGET) + [AVERAGE_TARGET]
-        variants = variant_order(setting["variant"])
+        variants = variant_order(setting["row"])
         width = 0.8 / len(variants)
         for index, variant in enumerate(variants):
-            rows = setting[setting["variant"] == variant].set_index("target_domain").reindex(targets)
+            rows = setting[setting["row"] == variant].set_index("target_domain").reindex(targets)
             positions = [t + (index - (len(variants) - 1) / 2) * width for t in range(len(targets))]
             ax.bar(positions, rows[f"acc_{selection}_mean"], width, yerr=rows[f"acc_{selection}_std"].fillna(0),
                    capsize=3, label=variant)

@@ -3,6 +3,7 @@ cells = mean ± std over seeds; as markdown, csv or LaTeX. Also the folds a swee
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -21,6 +22,21 @@ def variant_order(variants) -> list[str]:
     return sorted(set(variants), key=lambda name: (name.split("+")[0].split("-")[0], name))
 
 
+def label_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` with a ``row`` column: the variant, plus the regularizer settings that differ
+    where one variant ran with several (e.g. FixCLR defaults changed between folds)."""
+    labels = {}
+    for variant, group in summary.groupby("variant"):
+        settings = {text: json.loads(text) for text in group["regularizer_settings"].unique()}
+        keys = sorted({key for d in settings.values() for key in d
+                       if len({json.dumps(other.get(key)) for other in settings.values()}) > 1})
+        for text, values in settings.items():
+            suffix = ", ".join(f"{key}={values.get(key)}" for key in keys)
+            labels[variant, text] = f"{variant} ({suffix})" if suffix else variant
+    rows = [labels[v, t] for v, t in zip(summary["variant"], summary["regularizer_settings"])]
+    return summary.assign(row=rows)
+
+
 def _cell(mean: float, std: float, count: int, full_count: int) -> str:
     text = f"{mean:.1f}" if math.isnan(std) else f"{mean:.1f} ± {std:.1f}"
     return text if count >= full_count else f"{text} (n={count})"
@@ -37,13 +53,13 @@ def paper_tables(summary: pd.DataFrame, selection: str = "last", **filters) -> d
         if value is not None:
             summary = summary[summary[column] == value]
     tables = {}
-    for key, setting in summary.groupby(TABLE_KEYS, sort=True):
+    for key, setting in label_rows(summary).groupby(TABLE_KEYS, sort=True):
         full_count = setting["count"].max()
         cells = setting.assign(cell=[
             _cell(row[f"acc_{selection}_mean"], row[f"acc_{selection}_std"], row["count"], full_count)
             for _, row in setting.iterrows()
         ])
-        table = cells.pivot(index="variant", columns="target_domain", values="cell")
+        table = cells.pivot(index="row", columns="target_domain", values="cell")
         targets = sorted(c for c in table.columns if c != AVERAGE_TARGET)
         table = table.reindex(index=variant_order(table.index), columns=targets + [AVERAGE_TARGET])
         table = table.rename(columns={AVERAGE_TARGET: "Avg"}).fillna("–")

@@ -114,3 +114,15 @@ def test_variants_sit_next_to_their_regularized_form(runs):
     assert list(table.index) == ["erm", "fixmatch", "fixmatch+fixclr", "flexmatch", "flexmatch+fixclr"]
     with pytest.raises(ValueError, match="unknown format 'html'"):
         format_table(table, "html")
+
+
+def test_a_variant_run_with_two_settings_gets_two_rows(runs, tmp_path):
+    write_fold(runs, "fixmatch+fixclr", "mono", 0, 60.0)
+    write_fold(runs, "fixmatch+fixclr", "mono", 1, 70.0, regularizer_settings={"lambda": 0.1, "temperature": 0.5})
+    write_fold(runs, "fixmatch", "mono", 0, 50.0)
+    _, summary_path = write_tables(runs, tmp_path / "tables")
+    (table,) = paper_tables(pd.read_parquet(summary_path)).values()
+    assert table["mono"].to_dict() == {"fixmatch": "50.0", "fixmatch+fixclr (temperature=0.2)": "60.0",
+                                       "fixmatch+fixclr (temperature=0.5)": "70.0"}
+    assert report_main(["--tables", str(tmp_path / "tables")]) == 0
+    assert "| fixmatch+fixclr (temperature=0.5) | 70.0 | 70.0 |" in (tmp_path / "report" / "summary.md").read_text()
