@@ -187,7 +187,8 @@ def domain_count_comparison(few: pd.DataFrame, many: pd.DataFrame) -> list[str]:
     columns = {}
     for folds in (few, many):
         for dataset, frame in seed_averages(folds, ["acc_val"]).groupby("dataset"):
-            name = f"{dataset} ({folds.loc[folds['dataset'] == dataset, 'target_domain'].nunique()} domains)"
+            domains = 1 + len(folds.loc[folds["dataset"] == dataset, "source_domains"].iloc[0].split(","))
+            name = f"{dataset} ({domains} domains)"
             columns[name] = {variant: _mean_std(runs["acc_val"]) for variant, runs in frame.groupby("variant")}
     shared = set.intersection(*(set(column) for column in columns.values()))
     if not shared:
@@ -199,13 +200,15 @@ def domain_count_comparison(few: pd.DataFrame, many: pd.DataFrame) -> list[str]:
 
 def wall_time_text(sweeps: dict[str, SweepTables]) -> str:
     """Folds and their summed wall time per sweep (result.json's wall_s) and in all."""
-    def hours(seconds: float) -> str:
-        return f"{seconds / 3600:.2f} h"
+    def clock(seconds: float) -> str:
+        seconds = round(seconds)
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
-    parts = [f"{Path(SWEEP_CONFIGS[name]).stem}: {len(t.folds)} folds, {hours(t.folds['wall_s'].sum())} "
+    parts = [f"{Path(SWEEP_CONFIGS[name]).stem}: {len(t.folds)} folds, {clock(t.folds['wall_s'].sum())} "
              f"(longest fold {t.folds['wall_s'].max():.0f} s)" for name, t in sweeps.items()]
     total = sum(t.folds["wall_s"].sum() for t in sweeps.values())
-    return f"Wall time of the folds, summed (result.json `wall_s`): {'; '.join(parts)}; in all {hours(total)}."
+    return (f"Training wall time of the folds, summed (result.json `wall_s`, h:mm:ss; without process start-up, "
+            f"data preparation and waiting for a core): {'; '.join(parts)}; in all {clock(total)}.")
 
 
 def reproduce_command(page: Path, dirs: dict[str, Path]) -> str:

@@ -111,8 +111,8 @@ def test_ablation_many_domains_provenance_and_picture(three_sweeps):
     assert "| variant | digits-dg-mini (4 domains) | digits-dg-mini6 (6 domains) |" in page
     assert "| fixmatch+fixclr | 64.0 ± 1.7 | 63.0 (n=1) |" in page
     assert "Commits of the folds: `abc123`, `def456`." in page
-    assert ("grid: 120 folds, 1.22 h (longest fold 90 s); ablation: 36 folds, 0.36 h (longest fold 36 s); "
-            "many_domains: 35 folds, 0.36 h (longest fold 90 s); in all 1.94 h.") in page
+    assert ("grid: 120 folds, 1:12:54 (longest fold 90 s); ablation: 36 folds, 0:21:36 (longest fold 36 s); "
+            "many_domains: 35 folds, 0:21:54 (longest fold 90 s); in all 1:56:24.") in page
     assert ("snakemake --cores 2 --configfile config/grid.yaml --config results_dir=results/grid && \\\n"
             "snakemake --cores 2 --configfile config/ablation.yaml --config results_dir=results/ablation") in page
     assert ("fixclr report --page docs/results.md --grid results/grid --ablation results/ablation "
