@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 
@@ -48,13 +49,18 @@ def test_profile_runs_the_tiny_sweep_and_retrains_a_cancelled_fold_alone(tmp_pat
     runs = tmp_path / "results" / "runs"
     first = subprocess.Popen(snakemake_slurm(tmp_path, configfile), cwd=REPO, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 600
-    while not job_id(runs / CANCELLED) and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.2)
-    cancelled_job = job_id(runs / CANCELLED)
-    assert cancelled_job, "the fold never reached SLURM"
-    subprocess.run(["scancel", cancelled_job], check=True)
-    output = first.communicate(timeout=900)[0]
+    try:
+        deadline = time.monotonic() + 600
+        while not job_id(runs / CANCELLED) and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.2)
+        cancelled_job = job_id(runs / CANCELLED)
+        assert cancelled_job, "the fold never reached SLURM"
+        subprocess.run(["scancel", cancelled_job], check=True)
+        output = first.communicate(timeout=900)[0]
+    finally:
+        if first.poll() is None:  # Ctrl-C: Snakemake cancels the SLURM jobs it submitted, then exits
+            first.send_signal(signal.SIGINT)
+            first.wait(timeout=120)
     assert first.returncode != 0, output[-3000:]  # keep-going: the other folds finished
     assert not (runs / CANCELLED / "done").exists()
     finished = sorted(str(p.parent.relative_to(runs)) for p in runs.rglob("done"))
