@@ -6,7 +6,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: venv demo test test-fast cluster-up cluster-down lint
+.PHONY: venv demo test test-fast cluster-up cluster-down lint results-page
 
 venv: $(STAMP)
 
@@ -22,6 +22,14 @@ $(STAMP): pyproject.toml
 demo: venv
 	snakemake --cores $(CORES)
 	fixclr results
+
+## The experiment grid, ablation and many-domains sweeps (hours on 2 cores), then docs/results.md.
+results-page: venv
+	snakemake --cores $(CORES) --configfile config/grid.yaml --config results_dir=results/grid
+	snakemake --cores $(CORES) --configfile config/ablation.yaml --config results_dir=results/ablation
+	snakemake --cores $(CORES) --configfile config/many_domains.yaml --config results_dir=results/many_domains
+	fixclr report --page docs/results.md --grid results/grid --ablation results/ablation \
+	  --many results/many_domains --command "make results-page"
 
 ## Every test, with the dev SLURM cluster started first (installs its Debian packages as root).
 test: venv cluster-up
