@@ -4,11 +4,12 @@ Conda cannot run here, so the two files are compared: same packages, same versio
 
 from __future__ import annotations
 
-import tomllib
-
+import pytest
 import yaml
 from packaging.requirements import Requirement
 from workflow_helpers import REPO
+
+tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11's tomllib")
 
 CONDA_NAMES = {"pytorch": "torch"}  # conda package -> pip distribution, where they differ
 CONDA_ONLY = {"python", "pip", "pytorch-gpu"}  # the interpreter, pip itself, the CUDA build selector
