@@ -60,11 +60,14 @@ def test_cancelled_fold_is_failed_then_resubmitted_and_resumes_to_the_uninterrup
     assert {k: result(run_dir)[k] for k in ACCURACIES} == {k: result(reference.parent)[k] for k in ACCURACIES}
 
 
+@pytest.mark.timeout(900)
 def test_fold_longer_than_its_time_limit_requeues_itself_and_completes(make_fold):
     # SLURM sends USR2 90 s before the limit, i.e. at once for a 1-minute job, at its first
     # limit check (10-30 s in); submitit requeues the job, which resumes from the checkpoint.
-    fold_yaml = make_fold("time-limited", train={"steps": 1000, "checkpoint_every": 10, "eval_every": 500},
-                          launch={"time_min": 1, "max_timeouts": 10})
+    # About 50 s of training on an idle core, so it outlives the first limit check however
+    # fast or loaded the machine is, and needs only a handful of requeues.
+    fold_yaml = make_fold("time-limited", train={"steps": 5000, "checkpoint_every": 10, "eval_every": 2500},
+                          launch={"time_min": 1, "max_timeouts": 30})
 
     assert submit([fold_yaml], wait=True) == 0
 
