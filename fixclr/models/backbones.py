@@ -43,7 +43,12 @@ class ResNetFeatures(nn.Module):
         self.net = getattr(torchvision.models, name)(weights=None)
         if pretrained:
             state = load_imagenet_state_dict(name, weights)
-            self.net.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
+            missing, unexpected = self.net.load_state_dict(
+                {k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
+            missing = [k for k in missing if not k.startswith("fc.")]  # the classifier is replaced below
+            if missing or unexpected:
+                raise ValueError(f"{name} weights {weights or '(torch cache)'} do not match the backbone: "
+                                 f"missing {missing[:5]}, unexpected {unexpected[:5]}")
         self.out_dim = self.net.fc.in_features
         self.net.fc = nn.Identity()
 

@@ -51,6 +51,15 @@ def test_wrong_weights_file_and_pretrained_cnn_are_refused(tmp_path):
         build_backbone("cnn", pretrained=True)
 
 
+def test_partial_weights_file_is_refused_not_silently_half_loaded(tmp_path):
+    """A state dict holding only some of the backbone's tensors must not leave the rest random."""
+    full = torchvision.models.resnet18(weights=None).state_dict()
+    path = tmp_path / "partial.pth"
+    torch.save({k: v for k, v in full.items() if k.startswith(("conv1.", "bn1.", "layer1.", "fc."))}, path)
+    with pytest.raises(ValueError, match=r"do not match the backbone: missing \['layer2"):
+        build_backbone("resnet18", pretrained=True, weights=path)
+
+
 def test_weights_command_leaves_an_existing_file_alone(tmp_path, capsys):
     """The download itself needs internet (login node); here only its no-op path can run."""
     from fixclr.models.weights import main
