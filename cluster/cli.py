@@ -51,7 +51,14 @@ def _targets(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple
     from fixclr.sweep import expand_folds, load_sweep
 
     folds = expand_folds(load_sweep(args.sweep))
-    return [target_from_spec(fold.run_dir / "fold.yaml", fold.spec) for fold in folds], folds
+    return [_launched_or_planned(fold) for fold in folds], folds
+
+
+def _launched_or_planned(fold) -> LaunchTarget:
+    """A fold already written to its run folder is taken as it was launched (e.g. with the SLURM
+    profile's ``cluster=slurm``), not as the bare config file describes it."""
+    path = fold.run_dir / "fold.yaml"
+    return read_fold(path) if path.is_file() else target_from_spec(path, fold.spec)
 
 
 def format_table(statuses) -> list[str]:
@@ -103,7 +110,8 @@ def resubmit_main(argv: list[str]) -> int:
             from fixclr.sweep import write_fold_spec
 
             for i in selected:
-                write_fold_spec(folds[i])
+                if not (folds[i].run_dir / "fold.yaml").is_file():
+                    write_fold_spec(folds[i])
         if not selected:
             print(f"nothing to resubmit ({' or '.join(sorted(wanted))} folds: none)")
             return 0

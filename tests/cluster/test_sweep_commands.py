@@ -3,11 +3,14 @@ lists every fold of the sweep, and resubmission trains only the folds asked for.
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 import yaml
 
-from cluster.cli import resubmit_main, status_main
+from cluster.cli import _targets, resubmit_main, status_main
 from cluster_helpers import TINY_LAUNCH, TINY_TRAIN
+from fixclr.sweep import Fold, expand_folds, load_sweep, write_fold_spec
 
 
 def write_sweep(tmp_path, prepared_demo) -> str:
@@ -52,3 +55,17 @@ def test_status_and_resubmit_missing_over_a_sweep(tmp_path, prepared_demo, capsy
     out = capsys.readouterr().out
     assert table_rows(out) == {"mono": "done", "color": "done"}
     assert "train.log" in out
+
+
+def test_a_launched_fold_is_resubmitted_as_launched_not_as_the_bare_config_says(tmp_path, prepared_demo):
+    """After `snakemake --profile slurm` (which sets cluster=slurm on top of the config file),
+    `fixclr status/resubmit --sweep config.yaml` must take the fold as it was launched."""
+    sweep = write_sweep(tmp_path, prepared_demo)
+    launched, planned = expand_folds(load_sweep(sweep))
+    spec = {**launched.spec, "launch": {**launched.spec["launch"], "cluster": "slurm", "partition": "gpu"}}
+    write_fold_spec(Fold(run_dir=launched.run_dir, spec=spec))
+
+    targets, _ = _targets(argparse.Namespace(sweep=sweep, fold_yamls=[]), argparse.ArgumentParser())
+    launch = {target.run_dir: target.launch for target in targets}
+    assert (launch[launched.run_dir]["cluster"], launch[launched.run_dir]["partition"]) == ("slurm", "gpu")
+    assert launch[planned.run_dir]["cluster"] == "local"  # never launched: as the config file says
