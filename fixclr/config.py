@@ -60,6 +60,7 @@ DEFAULTS: dict[str, Any] = {
     "nesterov": True,
     "weight_decay": 5e-4,
     "threshold": 0.95,  # confidence threshold of FixMatch pseudo-labels
+    "unlabeled_warmup_fraction": 0.0,  # linear warm-up of the unlabeled loss's weight over this fraction of the steps
     "ema_decay": 0.0,  # > 0: evaluate an exponential moving average of the weights
     "flip": False,  # random horizontal flips in the weak view (off for digits)
     "eval_every": 100,
@@ -173,8 +174,9 @@ def validate(cfg: dict) -> dict:
         raise ConfigError(f"config key 'ema_decay' must be in [0, 1), got {cfg['ema_decay']}")
     if cfg["fixclr"]["temperature"] <= 0:
         raise ConfigError(f"config key 'fixclr.temperature' must be > 0, got {cfg['fixclr']['temperature']}")
-    if not 0.0 <= cfg["fixclr"]["warmup_fraction"] <= 1.0:
-        raise ConfigError("config key 'fixclr.warmup_fraction' must be in [0, 1]")
+    for key in ("fixclr.warmup_fraction", "unlabeled_warmup_fraction"):
+        if not 0.0 <= get(cfg, key) <= 1.0:
+            raise ConfigError(f"config key {key!r} must be in [0, 1], got {get(cfg, key)}")
     if cfg["fixclr"]["attract"] and cfg["fixclr"]["negatives"] == "instance":
         raise ConfigError("config keys 'fixclr.attract: true' and 'fixclr.negatives: instance' do not combine "
                           "(one view per image: no positives to attract)")

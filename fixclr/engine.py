@@ -92,11 +92,19 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
 
     # ----- training -----
+    def warmup_factor(self, step: int, fraction: float) -> float:
+        """Linear ramp from 0 to 1 over the first ``fraction`` of the steps (1 when ``fraction`` is 0)."""
+        warmup_steps = fraction * self.cfg["steps"]
+        return min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0
+
     def fixclr_weight(self, step: int) -> float:
         """lambda, linearly warmed up over the first ``fixclr.warmup_fraction`` of the steps."""
         settings = self.cfg["fixclr"]
-        warmup_steps = settings["warmup_fraction"] * self.cfg["steps"]
-        return settings["lambda"] * (min(1.0, step / warmup_steps) if warmup_steps > 0 else 1.0)
+        return settings["lambda"] * self.warmup_factor(step, settings["warmup_fraction"])
+
+    def unlabeled_weight(self, step: int) -> float:
+        """Weight of the unlabeled loss, linearly warmed up over ``unlabeled_warmup_fraction`` of the steps."""
+        return self.warmup_factor(step, self.cfg["unlabeled_warmup_fraction"])
 
     def images_per_step(self) -> int:
         """Images forwarded per step over all ranks."""
@@ -134,7 +142,7 @@ class Trainer:
             settings = self.cfg["fixclr"]
             loss_fixclr = fixclr_loss(*embedded, settings["temperature"], attract=settings["attract"],
                                       negatives=settings["negatives"])
-        loss = loss_labeled + loss_unlabeled + self.fixclr_weight(step) * loss_fixclr
+        loss = loss_labeled + self.unlabeled_weight(step) * loss_unlabeled + self.fixclr_weight(step) * loss_fixclr
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -50,6 +50,7 @@ def evaluation_record(trainer, sums: dict, steps: int, train_s: float) -> dict:
         "lr": trainer.scheduler.get_last_lr()[0],
         **{key: sums[key] / steps for key in LOSS_KEYS},
         "fixclr_lambda": trainer.fixclr_weight(trainer.step - 1) if trainer.cfg["regularizer"] == "fixclr" else 0.0,
+        "unlabeled_weight": trainer.unlabeled_weight(trainer.step - 1) if trainer.method.uses_unlabeled else 0.0,
         **trainer.evaluate(),
         "mask_rate": masked / unlabeled if unlabeled else None,
         "pseudo_label_acc": 100.0 * sums["masked_correct"] / masked if masked else None,

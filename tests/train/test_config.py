@@ -41,6 +41,7 @@ def test_fold_yaml_train_section_is_used_and_launch_ignored(tmp_path):
         ({"method": "mixmatch"}, [], "unknown SSL method 'mixmatch'; known: erm, fixmatch"),
         ({"fixclr": {"attract": True, "negatives": "instance"}}, [], "do not combine"),
         ({"steps": 0}, [], "'steps' must be >= 1"),
+        ({}, ["unlabeled_warmup_fraction=1.5"], "'unlabeled_warmup_fraction' must be in [0, 1], got 1.5"),
         ({"fixclr": 0.1}, [], "'fixclr' in config must be a mapping"),
         ({}, ["steps"], "is not key=value"),
     ],
