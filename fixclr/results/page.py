@@ -22,6 +22,9 @@ from fixclr.results.tables import TABLE_KEYS, format_table, paper_tables, varian
 PAGE_SELECTIONS = {"val": "source-validation selection (acc_val)", "last": "last model (acc_last)"}
 SWEEP_CONFIGS = {"grid": "config/grid.yaml", "ablation": "config/ablation.yaml", "many": "config/many_domains.yaml"}
 REFERENCE_VARIANT = "fixmatch"  # the ablation's reference: plain FixMatch
+# The ablation's reference rows (plain FixMatch and FixCLR's defaults) are the grid's folds of the
+# same settings, unless the ablation sweep ran them itself: config/ablation.yaml does not repeat them.
+ABLATION_REFERENCES = (REFERENCE_VARIANT, f"{REFERENCE_VARIANT}+fixclr")
 ABLATED = ("attract", "negatives", "embedding", "views", "lambda", "temperature")  # config/ablation.yaml's axes
 PICTURE_NAME = "results.png"
 HELPS = "FixCLR helps beyond its standard error"
@@ -182,6 +185,12 @@ def ablation_table(folds: pd.DataFrame) -> list[str]:
     return lines
 
 
+def with_grid_references(ablation: pd.DataFrame, grid: pd.DataFrame) -> pd.DataFrame:
+    """The ablation's folds plus the grid's folds of the reference variants the ablation did not run."""
+    missing = [variant for variant in ABLATION_REFERENCES if variant not in set(ablation["variant"])]
+    return pd.concat([grid[grid["variant"].isin(missing)], ablation], ignore_index=True)
+
+
 def domain_count_comparison(few: pd.DataFrame, many: pd.DataFrame) -> list[str]:
     """The LODO average (val selection) of each variant run on both sweeps' datasets, side by side."""
     columns = {}
@@ -237,8 +246,9 @@ def results_page(sweeps: dict[str, SweepTables], command: str, picture: str = PI
         defaults = ", ".join(f"{key} {value}" for key, value in DEFAULTS["fixclr"].items() if key in ABLATED)
         lines += ["## Ablation of FixCLR (on FixMatch)", "",
                   f"Each variant changes one setting from the trainer's defaults ({defaults}; fixclr/config.py, "
-                  "chosen on source validation). Target accuracy is reported here, never used to choose.", "",
-                  *ablation_table(sweeps["ablation"].folds)]
+                  "chosen on source validation). Target accuracy is reported here, never used to choose. The "
+                  f"rows {' and '.join(ABLATION_REFERENCES)} are the main grid's folds.", "",
+                  *ablation_table(with_grid_references(sweeps["ablation"].folds, grid.folds))]
     if "many" in sweeps:
         many = sweeps["many"]
         lines += ["## Many domains", "", *accuracy_tables(many.summary), *fixclr_effect(many.folds),
