@@ -190,10 +190,14 @@ def ablation_table(folds: pd.DataFrame) -> list[str]:
     return lines
 
 
+def borrowed_references(ablation: pd.DataFrame) -> list[str]:
+    """The reference variants the ablation did not run itself (its table takes them from the grid)."""
+    return [variant for variant in ABLATION_REFERENCES if variant not in set(ablation["variant"])]
+
+
 def with_grid_references(ablation: pd.DataFrame, grid: pd.DataFrame) -> pd.DataFrame:
     """The ablation's folds plus the grid's folds of the reference variants the ablation did not run."""
-    missing = [variant for variant in ABLATION_REFERENCES if variant not in set(ablation["variant"])]
-    return pd.concat([grid[grid["variant"].isin(missing)], ablation], ignore_index=True)
+    return pd.concat([grid[grid["variant"].isin(borrowed_references(ablation))], ablation], ignore_index=True)
 
 
 def domain_count_comparison(few: pd.DataFrame, many: pd.DataFrame) -> list[str]:
@@ -249,10 +253,11 @@ def results_page(sweeps: dict[str, SweepTables], command: str, picture: str = PI
              "## Does FixCLR help?", "", *fixclr_effect(grid.folds, with_target=True)]
     if "ablation" in sweeps:
         defaults = ", ".join(f"{key} {value}" for key, value in DEFAULTS["fixclr"].items() if key in ABLATED)
+        borrowed = borrowed_references(sweeps["ablation"].folds)
         lines += ["## Ablation of FixCLR (on FixMatch)", "",
                   f"Each variant changes one setting from the trainer's defaults ({defaults}; fixclr/config.py, "
-                  "chosen on source validation). Target accuracy is reported here, never used to choose. The "
-                  f"rows {' and '.join(ABLATION_REFERENCES)} are the main grid's folds.", "",
+                  "chosen on source validation). Target accuracy is reported here, never used to choose."
+                  + (f" The rows {' and '.join(borrowed)} are the main grid's folds." if borrowed else ""), "",
                   *ablation_table(with_grid_references(sweeps["ablation"].folds, grid.folds))]
     if "many" in sweeps:
         many = sweeps["many"]
