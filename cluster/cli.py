@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from collections import Counter
 
-from cluster.folds import FoldSpecError, LaunchTarget, read_fold, target_from_spec
-from cluster.launcher import SubmissionError, submit
-from cluster.slurm import SlurmQueryError
+from cluster.folds import LaunchTarget, read_fold, target_from_spec
+from cluster.launcher import submit
 from cluster.status import STATES, failure_report, fold_statuses
-
-# Errors a command reports in one line (naming the file/key/job) instead of a traceback.
-USER_ERRORS = (FoldSpecError, SlurmQueryError, SubmissionError, ValueError, subprocess.CalledProcessError, OSError)
-
-
-def _fail(command: str, error: Exception) -> int:
-    print(f"fixclr {command}: error: {error}", file=sys.stderr)
-    return 1
-
 
 def submit_main(argv: list[str]) -> int:
     """``fixclr submit FOLD_YAML... [--wait]``."""
@@ -30,10 +18,7 @@ def submit_main(argv: list[str]) -> int:
     parser.add_argument("fold_yamls", nargs="+", metavar="FOLD_YAML", help="a run folder's fold.yaml")
     parser.add_argument("--wait", action="store_true", help="block until every fold ends; exit 1 if one failed")
     args = parser.parse_args(argv)
-    try:
-        return submit(args.fold_yamls, wait=args.wait)
-    except USER_ERRORS as error:
-        return _fail("submit", error)
+    return submit(args.fold_yamls, wait=args.wait)
 
 
 def _sweep_or_folds(parser: argparse.ArgumentParser) -> None:
@@ -80,10 +65,7 @@ def status_main(argv: list[str]) -> int:
                     "log's last lines) / not started, and its log.")
     _sweep_or_folds(parser)
     args = parser.parse_args(argv)
-    try:
-        statuses = fold_statuses(_targets(args, parser)[0])
-    except USER_ERRORS as error:
-        return _fail("status", error)
+    statuses = fold_statuses(_targets(args, parser)[0])
     print("\n".join(format_table(statuses) + failure_report(statuses)))
     return 0
 
@@ -103,18 +85,15 @@ def resubmit_main(argv: list[str]) -> int:
         parser.error("say what to resubmit: --failed and/or --missing")
     wanted = {state for state, asked in (("failed", args.failed), ("not started", args.missing)) if asked}
 
-    try:
-        targets, folds = _targets(args, parser)
-        selected = [i for i, status in enumerate(fold_statuses(targets)) if status.state in wanted]
-        if folds:
-            from fixclr.sweep import write_fold_spec
+    targets, folds = _targets(args, parser)
+    selected = [i for i, status in enumerate(fold_statuses(targets)) if status.state in wanted]
+    if folds:
+        from fixclr.sweep import write_fold_spec
 
-            for i in selected:
-                if not (folds[i].run_dir / "fold.yaml").is_file():
-                    write_fold_spec(folds[i])
-        if not selected:
-            print(f"nothing to resubmit ({' or '.join(sorted(wanted))} folds: none)")
-            return 0
-        return submit([targets[i].fold_yaml for i in selected], wait=args.wait)
-    except USER_ERRORS as error:
-        return _fail("resubmit", error)
+        for i in selected:
+            if not (folds[i].run_dir / "fold.yaml").is_file():
+                write_fold_spec(folds[i])
+    if not selected:
+        print(f"nothing to resubmit ({' or '.join(sorted(wanted))} folds: none)")
+        return 0
+    return submit([targets[i].fold_yaml for i in selected], wait=args.wait)

@@ -16,13 +16,14 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from fixclr.errors import UserError
 from fixclr.io import atomic_write_json
 
 LAUNCH_FILE = "launch.json"
 DONE_FILE = "done"
 
 
-class FoldSpecError(ValueError):
+class FoldSpecError(UserError, ValueError):
     """A fold.yaml the launcher cannot use; the message names the file and key."""
 
 

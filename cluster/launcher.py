@@ -20,17 +20,18 @@ from typing import TextIO
 import submitit
 from submitit.core.utils import FailedJobError
 
-from cluster.folds import LaunchTarget, locked, read_fold, record_attempt
+from cluster.folds import FoldSpecError, LaunchTarget, locked, read_fold, record_attempt
 from cluster.local import start_local
 from cluster.slurm import SlurmQueryError
 from cluster.status import FoldStatus, failure_report, fold_statuses
+from fixclr.errors import UserError
 
 
 # A waiting launcher rides out SLURM not answering (controller or slurmdbd restarting) this long.
 QUERY_GRACE_S = 600
 
 
-class SubmissionError(RuntimeError):
+class SubmissionError(UserError, RuntimeError):
     """sbatch refused a job; the message names the folds and quotes SLURM."""
 
 
@@ -60,7 +61,7 @@ def extra_sbatch_parameters(lines: list[str], where: str) -> dict:
     for index, line in enumerate(lines):
         flag = line.removeprefix("#SBATCH").strip()
         if not flag.startswith("--") or len(flag) < 3:
-            raise ValueError(f"{where}: launch.extra_sbatch[{index}]: {line!r} is not a long sbatch option "
+            raise FoldSpecError(f"{where}: launch.extra_sbatch[{index}]: {line!r} is not a long sbatch option "
                              "like --mail-type=FAIL")
         key, has_value, value = flag[2:].partition("=")
         parameters[key] = value if has_value else True

@@ -9,6 +9,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from fixclr.errors import UserError
+
 # SLURM states of a job that may still run (the job keeps its id through requeues).
 PENDING_STATES = {"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD", "RESV_DEL_HOLD", "SUSPENDED"}
 RUNNING_STATES = {"RUNNING", "CONFIGURING", "COMPLETING", "RESIZING", "SIGNALING", "STAGE_OUT"}
@@ -27,7 +29,7 @@ FAILURE_REASONS = {
 SLURM_TIMEOUT_S = 60
 
 
-class SlurmQueryError(RuntimeError):
+class SlurmQueryError(UserError, RuntimeError):
     """sacct/squeue could not answer (no accounting, controller down)."""
 
 

@@ -1,37 +1,16 @@
 """``fixclr demo-data | prep | manifest | splits``: each a ``main(argv) -> int``.
 
-User errors (bad input, bad layout, bad options) print one clear message on stderr and return
-a non-zero status, without a traceback.
+User errors (bad input, bad layout, bad options) raise DataPrepError; ``fixclr.cli`` prints
+them as one line and exits with status 2, without a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import sys
-from typing import Callable
 
 from data_prep.errors import DataPrepError
 from data_prep.presets import DEMO_DOMAINS, PRESETS
-
-EXIT_USER_ERROR = 1
-
-
-def _user_errors(command: str) -> Callable:
-    """Turn DataPrepError into ``fixclr COMMAND: error: ...`` on stderr and exit status 1."""
-
-    def wrap(func: Callable[[list[str]], int]) -> Callable[[list[str]], int]:
-        @functools.wraps(func)
-        def run(argv: list[str]) -> int:
-            try:
-                return func(argv)
-            except DataPrepError as err:
-                print(f"fixclr {command}: error: {err}", file=sys.stderr)
-                return EXIT_USER_ERROR
-
-        return run
-
-    return wrap
 
 
 def _image_size(text: str) -> tuple[int, int]:
@@ -51,7 +30,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-@_user_errors("demo-data")
 def demo_main(argv: list[str]) -> int:
     """Generate the digits-dg-mini image folder."""
     from data_prep.demo import STYLES, generate
@@ -67,7 +45,6 @@ def demo_main(argv: list[str]) -> int:
     return 0
 
 
-@_user_errors("prep")
 def prep_main(argv: list[str]) -> int:
     """Ingest one domain (or all) of ROOT into HDF5 shards and ``<domain>.json``."""
     from data_prep.images import RESIZE_POLICIES
@@ -116,7 +93,6 @@ def prep_main(argv: list[str]) -> int:
     return 0
 
 
-@_user_errors("manifest")
 def manifest_main(argv: list[str]) -> int:
     """Merge ``<out>/<domain>.json`` records into ``<out>/manifest.json``."""
     from data_prep.manifest import write_manifest
@@ -129,7 +105,6 @@ def manifest_main(argv: list[str]) -> int:
     return 0
 
 
-@_user_errors("splits")
 def splits_main(argv: list[str]) -> int:
     """Write a labeled / unlabeled / validation split file."""
     from data_prep.splits import write_split

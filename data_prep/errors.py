@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from fixclr.errors import UserError
 
-class DataPrepError(Exception):
+
+class DataPrepError(UserError):
     """Bad input or configuration; the message names the offending file, folder or key."""
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fixclr.errors import UserError
 from fixclr.io import atomic_write_bytes
 
 
-class CheckpointMismatchError(RuntimeError):
+class CheckpointMismatchError(UserError, RuntimeError):
     """A checkpoint was written by a run with another config."""
 
 

@@ -1,7 +1,8 @@
 """The ``fixclr`` command: a thin dispatcher to the subcommands' own modules.
 
 Each subcommand is a function ``main(argv: list[str]) -> int`` in the module that owns it,
-imported only when called, so ``fixclr prep`` never imports torch.
+imported only when called, so ``fixclr prep`` never imports torch. Every command's user errors
+take the one path of ``run_command`` (see fixclr/errors.py).
 """
 
 from __future__ import annotations
@@ -43,9 +44,23 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"fixclr: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    return run_command(name, rest)
+
+
+def run_command(name: str, argv: list[str]) -> int:
+    """Run subcommand ``name``; a user error becomes one line on stderr and exit status 2."""
+    from fixclr.errors import EXIT_USER_ERROR, user_error_message
+
     module_name, func_name = COMMANDS[name][0].split(":")
-    func = getattr(importlib.import_module(module_name), func_name)
-    return int(func(rest) or 0)
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+        return int(func(argv) or 0)
+    except Exception as error:  # noqa: BLE001 - re-raised unless it is the user's to fix
+        message = user_error_message(error)
+        if message is None:
+            raise
+        print(f"fixclr {name}: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from fixclr.errors import UserError
+
 DEFAULTS: dict[str, Any] = {
     # identity of the fold
     "dataset": None,  # checked against the manifest when given
@@ -87,7 +89,7 @@ REQUIRED = ("manifest", "split", "target_domain", "out_dir")
 RUNTIME_KEYS = ("out_dir", "variant", "checkpoint_every", "num_workers", "eval_batch_size")
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config key is unknown, missing, or has a bad value."""
 
 

@@ -23,6 +23,7 @@ from torch import nn
 from fixclr.augment import Augmenter
 from fixclr.data.loader import FoldData, ImageSet, StepSampler
 from fixclr.distributed import all_reduce_sum, convert_batchnorm, rank, world_size
+from fixclr.errors import UserError
 from fixclr.losses import fixclr_loss
 from fixclr.methods import METHODS
 from fixclr.models import at_least_float32, build_model
@@ -31,7 +32,7 @@ MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet statistics,
 STEP_STATS = ("loss", "loss_labeled", "loss_unlabeled", "loss_fixclr", "unlabeled", "masked", "masked_correct", "correct")
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(UserError, FloatingPointError):
     """The training loss became NaN or infinite."""
 
 

@@ -18,13 +18,14 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from fixclr.errors import UserError
 from fixclr.io import atomic_write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
 
 
-class SweepConfigError(ValueError):
+class SweepConfigError(UserError, ValueError):
     """A sweep config that cannot run; the message names the key."""
 
 

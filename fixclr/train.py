@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch
 import torch.distributed as dist
 
 from fixclr import config as fold_config
-from fixclr.checkpoint import CheckpointMismatchError, load_checkpoint, save_checkpoint
+from fixclr.checkpoint import load_checkpoint, save_checkpoint
 from fixclr.distributed import rank, setup, teardown, world_size
 from fixclr.io import atomic_write_json, atomic_write_text
 
@@ -166,13 +165,6 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--config", required=True, help="config file: plain training keys, or a fold.yaml with a train: section")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="override a config key (dotted for nested keys)")
     args = parser.parse_args(argv)
-    from fixclr.data.loader import FoldDataError
-    from fixclr.engine import NonFiniteLossError
-
-    try:
-        result = run_fold(fold_config.load(args.config, args.overrides))
-    except (fold_config.ConfigError, FoldDataError, CheckpointMismatchError, NonFiniteLossError, FileNotFoundError) as error:
-        print(f"fixclr train: error: {error}", file=sys.stderr)
-        return 1
+    result = run_fold(fold_config.load(args.config, args.overrides))  # user errors: fixclr.cli prints them
     print(json.dumps({k: result[k] for k in ("acc_last", "acc_val", "acc_oracle", "wall_s")}))
     return 0

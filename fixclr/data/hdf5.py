@@ -13,6 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from fixclr.errors import UserError
 from fixclr.io import sha256_file
 
 MANIFEST_KEYS = ("dataset", "image_size", "classes", "domains")
@@ -21,7 +22,7 @@ SPLIT_KEYS = ("dataset", "manifest_sha256", "seed", "labels_per_class", "val_fra
 SPLIT_PARTS = ("labeled", "unlabeled", "val")
 
 
-class ShardIntegrityError(Exception):
+class ShardIntegrityError(UserError):
     """A shard is missing, or its bytes differ from the sha256 recorded in the manifest."""
 
 

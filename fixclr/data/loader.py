@@ -17,12 +17,13 @@ from dataclasses import dataclass
 import torch
 
 from fixclr.data import DomainImages, load_manifest, load_split, verify_manifest
+from fixclr.errors import UserError
 from fixclr.io import sha256_file
 
 VIEWS = ("labeled", "weak", "strong")  # augmentation streams
 
 
-class FoldDataError(ValueError):
+class FoldDataError(UserError, ValueError):
     """The fold's config does not fit its manifest or split file."""
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fixclr.models.weights import load_imagenet_state_dict
+from fixclr.models.weights import WeightsError, load_imagenet_state_dict
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -47,7 +47,7 @@ class ResNetFeatures(nn.Module):
                 {k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
             missing = [k for k in missing if not k.startswith("fc.")]  # the classifier is replaced below
             if missing or unexpected:
-                raise ValueError(f"{name} weights {weights or '(torch cache)'} do not match the backbone: "
+                raise WeightsError(f"{name} weights {weights or '(torch cache)'} do not match the backbone: "
                                  f"missing {missing[:5]}, unexpected {unexpected[:5]}")
         self.out_dim = self.net.fc.in_features
         self.net.fc = nn.Identity()
@@ -60,7 +60,7 @@ def build_backbone(name: str, width: int = 16, pretrained: bool = False, weights
     """``cnn`` (random init only), ``resnet18`` or ``resnet50`` (random or ImageNet weights)."""
     if name == "cnn":
         if pretrained:
-            raise ValueError("backbone 'cnn' has no pretrained weights; set pretrained: false")
+            raise WeightsError("backbone 'cnn' has no pretrained weights; set pretrained: false")
         return SmallCNN(width)
     if name in ("resnet18", "resnet50"):
         return ResNetFeatures(name, pretrained, weights)

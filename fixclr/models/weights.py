@@ -13,9 +13,14 @@ from pathlib import Path
 
 import torch
 
+from fixclr.errors import UserError
 from fixclr.io import atomic_write_bytes
 
 WEIGHT_ENUMS = {"resnet18": "ResNet18_Weights", "resnet50": "ResNet50_Weights"}
+
+
+class WeightsError(UserError, ValueError):
+    """A pretrained weights file that is unknown or does not fit its backbone; the message names it."""
 
 
 def weights_url(backbone: str) -> str:
@@ -23,7 +28,7 @@ def weights_url(backbone: str) -> str:
     import torchvision
 
     if backbone not in WEIGHT_ENUMS:
-        raise ValueError(f"no ImageNet weights for backbone {backbone!r}; known: {', '.join(WEIGHT_ENUMS)}")
+        raise WeightsError(f"no ImageNet weights for backbone {backbone!r}; known: {', '.join(WEIGHT_ENUMS)}")
     return getattr(torchvision.models, WEIGHT_ENUMS[backbone]).IMAGENET1K_V1.url
 
 
@@ -43,7 +48,7 @@ def load_imagenet_state_dict(backbone: str, path: str | Path | None = None) -> d
         )
     state = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(state, dict) or not any(k.startswith("conv1.") for k in state):
-        raise ValueError(f"{path} is not a torchvision {backbone} state dict (no conv1.* keys)")
+        raise WeightsError(f"{path} is not a torchvision {backbone} state dict (no conv1.* keys)")
     return state
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fixclr.errors import UserError
 from fixclr.io import atomic_write_bytes
 
 SELECTIONS = ("last", "val", "oracle")  # model-selection rules: columns acc_<rule>
@@ -29,7 +30,7 @@ GROUP_COLUMNS = ["dataset", "variant", "ssl_method", "regularizer", "regularizer
 AVERAGE_TARGET = "avg"  # target_domain of the average-over-target-domains row
 
 
-class ResultError(ValueError):
+class ResultError(UserError, ValueError):
     """A result.json that cannot be tabulated; the message names the file."""
 
 

@@ -13,18 +13,14 @@ DEFAULT_SWEEP = Path("config/config.yaml")
 
 def aggregate_main(argv: list[str]) -> int:
     """Rebuild folds.parquet and summary.parquet from the run folders that have ``done``."""
-    from fixclr.results.aggregate import ResultError, write_tables
+    from fixclr.results.aggregate import write_tables
 
     parser = argparse.ArgumentParser(prog="fixclr aggregate", description=aggregate_main.__doc__)
     parser.add_argument("--runs", default="results/runs", help="runs folder (default: %(default)s)")
     parser.add_argument("--out", default="results/tables", help="tables folder (default: %(default)s)")
     args = parser.parse_args(argv)
-    try:
-        for path in write_tables(args.runs, args.out):
-            print(f"aggregate: wrote {path}", file=sys.stderr)
-    except ResultError as error:
-        print(f"fixclr aggregate: error: {error}", file=sys.stderr)
-        return 1
+    for path in write_tables(args.runs, args.out):
+        print(f"aggregate: wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -65,10 +61,9 @@ def results_main(argv: list[str]) -> int:
     half-done sweep shows its finished folds and lists the missing ones."""
     import duckdb
 
-    from fixclr.results.aggregate import SELECTIONS, write_tables
+    from fixclr.results.aggregate import SELECTIONS, ResultError, write_tables
     from fixclr.results.query import run_sql
     from fixclr.results.tables import FORMATS, format_table, paper_tables
-    from fixclr.sweep import SweepConfigError
 
     parser = argparse.ArgumentParser(prog="fixclr results", description=results_main.__doc__)
     _add_sweep_options(parser)
@@ -79,33 +74,29 @@ def results_main(argv: list[str]) -> int:
     parser.add_argument("--format", choices=FORMATS, default="markdown")
     parser.add_argument("--sql", help='DuckDB SQL over tables folds and summary, e.g. "SELECT * FROM folds"')
     args = parser.parse_args(argv)
-    try:
-        runs_dir, folds = _sweep_folds(args.sweep)
-        tables = _tables_dir(args, runs_dir)
-        if runs_dir is not None and not args.tables:  # the sweep's own tables: bring them up to date
-            write_tables(runs_dir, tables)
-        if args.sql:
+    runs_dir, folds = _sweep_folds(args.sweep)
+    tables = _tables_dir(args, runs_dir)
+    if runs_dir is not None and not args.tables:  # the sweep's own tables: bring them up to date
+        write_tables(runs_dir, tables)
+    if args.sql:
+        try:
             answer = run_sql(tables, args.sql)
-            print(answer.to_csv(index=False) if args.format == "csv" else answer.to_string(index=False))
-            return 0
-        summary_path = tables / "summary.parquet"
-        if not summary_path.is_file():
-            raise FileNotFoundError(f"{summary_path} does not exist: run `fixclr aggregate` (or snakemake) first")
-        filters = {"dataset": args.dataset, "labels_per_class": args.labels, "backbone": args.backbone}
-        found = paper_tables(pd.read_parquet(summary_path), args.selection, **filters)
-        for title, table in found.items():
-            print(f"{title}\n\n{format_table(table, args.format)}")
-        if not found:
-            print("no finished folds match", file=sys.stderr)
-        missing = _missing(tables, runs_dir, folds)
-        if missing:
-            print(f"missing folds ({len(missing)} of {len(folds)}):\n  " + "\n  ".join(missing))
-    except duckdb.Error as error:
-        print(f"fixclr results: SQL error: {error}", file=sys.stderr)
-        return 1
-    except (FileNotFoundError, SweepConfigError, ValueError) as error:
-        print(f"fixclr results: error: {error}", file=sys.stderr)
-        return 1
+        except duckdb.Error as error:
+            raise ResultError(f"SQL error in --sql: {error}") from None
+        print(answer.to_csv(index=False) if args.format == "csv" else answer.to_string(index=False))
+        return 0
+    summary_path = tables / "summary.parquet"
+    if not summary_path.is_file():
+        raise ResultError(f"{summary_path} does not exist: run `fixclr aggregate` (or snakemake) first")
+    filters = {"dataset": args.dataset, "labels_per_class": args.labels, "backbone": args.backbone}
+    found = paper_tables(pd.read_parquet(summary_path), args.selection, **filters)
+    for title, table in found.items():
+        print(f"{title}\n\n{format_table(table, args.format)}")
+    if not found:
+        print("no finished folds match", file=sys.stderr)
+    missing = _missing(tables, runs_dir, folds)
+    if missing:
+        print(f"missing folds ({len(missing)} of {len(folds)}):\n  " + "\n  ".join(missing))
     return 0
 
 
@@ -123,12 +114,7 @@ def _page_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
 
     if not args.grid:
         parser.error("--page needs --grid RESULTS_DIR")
-    try:
-        paths = write_results_page(args.page, args.grid, args.ablation, args.many, args.command)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"fixclr report: error: {error}", file=sys.stderr)
-        return 1
-    for path in paths:
+    for path in write_results_page(args.page, args.grid, args.ablation, args.many, args.command):
         print(f"report: wrote {path}", file=sys.stderr)
     return 0
 
@@ -148,6 +134,10 @@ def report_main(argv: list[str]) -> int:
         parser.error("--grid, --ablation, --many and --command go with --page")
     runs_dir, folds = _sweep_folds(args.sweep) if args.sweep else (None, [])
     tables = _tables_dir(args, runs_dir)
+    if not (tables / "summary.parquet").is_file():
+        from fixclr.results.aggregate import ResultError
+
+        raise ResultError(f"{tables / 'summary.parquet'} does not exist: run `fixclr aggregate` (or snakemake) first")
     summary = pd.read_parquet(tables / "summary.parquet")
     n_folds = len(pd.read_parquet(tables / "folds.parquet"))
     out = Path(args.out) if args.out else tables.parent / "report"

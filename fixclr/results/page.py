@@ -17,6 +17,7 @@ import pandas as pd
 
 from fixclr.config import DEFAULTS
 from fixclr.io import atomic_write_bytes, atomic_write_text
+from fixclr.results.aggregate import ResultError
 from fixclr.results.tables import TABLE_KEYS, format_table, paper_tables, variant_order
 
 PAGE_SELECTIONS = {"val": "source-validation selection (acc_val)", "last": "last model (acc_last)"}
@@ -69,10 +70,10 @@ def read_sweep_tables(results_dir: str | Path) -> SweepTables:
     for name in ("folds", "summary"):
         path = results_dir / "tables" / f"{name}.parquet"
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist: run the sweep (snakemake) with results_dir={results_dir}")
+            raise ResultError(f"{path} does not exist: run the sweep (snakemake) with results_dir={results_dir}")
         frames[name] = pd.read_parquet(path)
     if frames["folds"].empty:
-        raise ValueError(f"{results_dir / 'tables' / 'folds.parquet'} has no finished fold")
+        raise ResultError(f"{results_dir / 'tables' / 'folds.parquet'} has no finished fold")
     return SweepTables(results_dir, frames["folds"], frames["summary"])
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from data_prep.cli import manifest_main, prep_main
+from fixclr.cli import main as fixclr
 
 
 @pytest.fixture
@@ -15,7 +15,7 @@ def prep(capsys):
 
     def run(root: Path, out: Path, *args: str, dataset: str = "toy") -> tuple[int, str]:
         capsys.readouterr()
-        status = prep_main(["--root", str(root), "--dataset", dataset, "--out", str(out), "--workers", "1",
+        status = fixclr(["prep", "--root", str(root), "--dataset", dataset, "--out", str(out), "--workers", "1",
                             "--no-progress", *args])
         return status, capsys.readouterr().err
 
@@ -28,7 +28,7 @@ def manifest(capsys):
 
     def run(out: Path) -> tuple[int, str]:
         capsys.readouterr()
-        status = manifest_main(["--out", str(out)])
+        status = fixclr(["manifest", "--out", str(out)])
         return status, capsys.readouterr().err
 
     return run

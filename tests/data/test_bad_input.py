@@ -40,7 +40,7 @@ def test_bad_file_stops_with_error_naming_it_and_writes_nothing(root, tmp_path, 
     (root / "a" / "dog" / name).write_bytes(BROKEN_FILES[name]())
     out = tmp_path / "out"
     status, err = prep(root, out, "--image-size", "24x32", "--domain", "a")
-    assert status == 1
+    assert status == 2
     assert f"a/dog/{name}" in err and "Traceback" not in err
     assert all_files(out) == []
 
@@ -51,7 +51,7 @@ def test_error_names_every_bad_file_of_every_domain(root, tmp_path, prep):
         (root / relpath).write_bytes(b"garbage")
     out = tmp_path / "out"
     status, err = prep(root, out, "--image-size", "24x32")
-    assert status == 1
+    assert status == 2
     assert all(relpath in err for relpath in bad)
     assert not [f for f in all_files(out) if f.endswith(".h5") or f.endswith(".tmp")]
 
@@ -84,7 +84,7 @@ def test_layout_problem_is_named_before_decoding_and_nothing_is_written(root, tm
     damage(root)
     out = tmp_path / "out"
     status, err = prep(root, out, "--domain", "a")  # the problem may be in another domain: still caught
-    assert status == 1 and expected in err and str(root) in err
+    assert status == 2 and expected in err and str(root) in err
     assert all_files(out) == []
 
 
@@ -92,7 +92,7 @@ def test_preset_mismatch_lists_expected_and_found_domains(tmp_path, prep):
     root = tmp_path / "pacs"
     write_image_folder(root, ["art_painting", "cartoon", "photos", "sketch"], ["dog"], per_class=1)
     status, err = prep(root, tmp_path / "out", dataset="PACS")
-    assert status == 1
+    assert status == 2
     assert "expected 4 domains art_painting, cartoon, photo, sketch; found 4: art_painting, cartoon, photos, sketch" in err
     assert "missing: elephant, giraffe, guitar, horse, house, person" in err
 

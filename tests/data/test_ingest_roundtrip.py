@@ -92,7 +92,7 @@ def test_changed_input_is_reingested_and_stale_shards_removed(tmp_path, prep):
 def test_console_script_reports_user_error_without_traceback(tmp_path):
     result = subprocess.run([sys.executable, "-m", "fixclr.cli", "prep", "--root", str(tmp_path / "nowhere"),
                              "--dataset", "x", "--out", str(tmp_path / "out")], capture_output=True, text=True)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip() == f"fixclr prep: error: dataset root {tmp_path / 'nowhere'} does not exist"
 
 
@@ -102,6 +102,6 @@ def test_temporaries_of_a_killed_job_are_removed_and_never_look_complete(tmp_pat
     out.mkdir()
     (out / ".d-000.h5.4242.tmp").write_bytes(b"half a shard")
     status, err = manifest(out)
-    assert status == 1 and "no <domain>.json ingest record" in err
+    assert status == 2 and "no <domain>.json ingest record" in err
     assert prep(root, out, "--image-size", "24x32")[0] == 0
     assert all_files(out) == ["d-000.h5", "d.json"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data_prep.cli import splits_main
+from fixclr.cli import main as fixclr
 from data_prep.splits import make_split, validation_count
 from fixclr.data import read_domain_labels
 from fixclr.io import sha256_file
 
 
 def write(manifest, out, seed=0, labels=10, val="0.1") -> int:
-    return splits_main(["--manifest", str(manifest), "--seed", str(seed), "--labels-per-class", str(labels),
+    return fixclr(["splits", "--manifest", str(manifest), "--seed", str(seed), "--labels-per-class", str(labels),
                         "--val-fraction", val, "--out", str(out)])
 
 
@@ -53,7 +53,7 @@ def test_validation_is_stratified_and_independent_of_label_budget(prepared_demo)
 
 def test_more_labels_than_a_class_has_is_a_clear_error(prepared_demo, tmp_path, capsys):
     out = tmp_path / "too_many.json"
-    assert write(prepared_demo.manifest, out, labels=45) == 1
+    assert write(prepared_demo.manifest, out, labels=45) == 2
     err = capsys.readouterr().err
     assert "cannot draw 45 labels per class" in err and "domain mono class 0:" in err
     assert not out.exists()
@@ -61,10 +61,10 @@ def test_more_labels_than_a_class_has_is_a_clear_error(prepared_demo, tmp_path, 
 
 @pytest.mark.parametrize("fraction", ["1.0", "-0.1"])
 def test_bad_validation_fraction_is_rejected(prepared_demo, tmp_path, capsys, fraction):
-    assert write(prepared_demo.manifest, tmp_path / "x.json", val=fraction) == 1
+    assert write(prepared_demo.manifest, tmp_path / "x.json", val=fraction) == 2
     assert "--val-fraction must be in [0, 1)" in capsys.readouterr().err
 
 
 def test_missing_manifest_is_a_clear_error(tmp_path, capsys):
-    assert write(tmp_path / "nope.json", tmp_path / "x.json") == 1
+    assert write(tmp_path / "nope.json", tmp_path / "x.json") == 2
     assert f"manifest {tmp_path / 'nope.json'} does not exist" in capsys.readouterr().err

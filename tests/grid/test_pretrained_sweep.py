@@ -68,7 +68,7 @@ def test_pretrained_fold_starts_from_the_weights_file(pretrained_fold, tmp_path)
 def test_missing_weights_file_names_the_weights_command(pretrained_fold, tmp_path):
     run = subprocess.run([str(FIXCLR), "train", "--config", str(pretrained_fold), *TWO_STEPS,
                           f"out_dir={tmp_path / 'run'}"], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 1
+    assert run.returncode == 2
     expected = f"fixclr weights --backbone resnet18 --out {tmp_path / 'weights' / 'resnet18.pth'}"
     assert expected in run.stderr and "fixclr train: error: pretrained weights for resnet18 not found" in run.stderr
     assert not (tmp_path / "run" / "done").exists()

@@ -12,6 +12,7 @@ from matplotlib import image
 from result_files import DOMAINS, write_fold
 
 from fixclr.results.aggregate import write_tables
+from fixclr.cli import main as fixclr
 from fixclr.results.cli import aggregate_main, report_main, results_main
 from fixclr.results.tables import format_table, paper_tables
 
@@ -88,10 +89,10 @@ def test_results_of_a_sweep_rebuild_its_tables_from_the_run_folders(half_done, c
 
 
 def test_results_errors_are_one_line(half_done, capsys):
-    assert results_main(["--sweep", "sweep.yaml", "--sql", "SELECT nope FROM folds"]) == 1
-    assert "fixclr results: SQL error:" in capsys.readouterr().err
+    assert fixclr(["results", "--sweep", "sweep.yaml", "--sql", "SELECT nope FROM folds"]) == 2
+    assert "fixclr results: error: SQL error in --sql:" in capsys.readouterr().err
     shutil.rmtree("results/tables")
-    assert results_main(["--tables", "results/tables"]) == 1
+    assert fixclr(["results", "--tables", "results/tables"]) == 2
     assert "results/tables/summary.parquet does not exist: run `fixclr aggregate`" in capsys.readouterr().err
 
 

@@ -97,5 +97,5 @@ def test_non_finite_loss_stops_naming_the_step(fold_cfg, write_config, tmp_path)
         run_fold({**fold_cfg, "lr": 1e30, "steps": 10})
     command = _train_command(write_config({**fold_cfg, "lr": 1e30, "steps": 10}), tmp_path / "cli")
     completed = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert completed.returncode == 1 and "non-finite training loss at step" in completed.stderr
+    assert completed.returncode == 2 and "non-finite training loss at step" in completed.stderr
     assert not (tmp_path / "cli" / "result.json").exists()
