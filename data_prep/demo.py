@@ -30,6 +30,8 @@ from data_prep.presets import DEMO_DOMAINS
 
 SIZE = 32
 MARKER = ".fixclr-demo"
+# Images per digit 0..9 in scikit-learn's load_digits() (tests/data/test_demo_pipeline.py checks it).
+DIGIT_COUNTS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
 Style = Callable[[np.ndarray, np.random.Generator], np.ndarray]
 
 
@@ -130,6 +132,13 @@ def _partition(targets: np.ndarray, n_parts: int, seed: int) -> list[np.ndarray]
         for part, chunk in zip(parts, chunks):
             part.extend(chunk.tolist())
     return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
+
+
+def demo_class_counts(domains) -> dict[str, dict[str, int]]:
+    """Images per class of each domain ``generate`` writes (as ``_partition`` splits each digit)."""
+    n = len(domains)
+    return {domain: {str(digit): count // n + (i < count % n) for digit, count in enumerate(DIGIT_COUNTS)}
+            for i, domain in enumerate(domains)}
 
 
 def _replace_folder(new: Path, root: Path) -> None:

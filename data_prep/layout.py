@@ -113,3 +113,18 @@ def _structure_problems(entries: dict[str, dict[str, list]], class_sets: dict[st
             if not entries[domain][cls]:
                 problems.append(f"class folder {domain}/{cls}/ is empty")
     return problems
+
+
+def count_class_files(root: str | os.PathLike, domains: list[str]) -> dict[str, dict[str, int]] | None:
+    """Visible files per class folder of each of ``domains`` (a listing, nothing decoded), or None
+    when a domain folder cannot be listed (``prep`` then reports the problem)."""
+    counts = {}
+    try:
+        for domain in domains:
+            counts[domain] = {
+                entry.name: sum(1 for e in _visible_entries(Path(entry.path)) if not e.is_dir())
+                for entry in _visible_entries(Path(root, domain)) if entry.is_dir()
+            }
+    except OSError:
+        return None
+    return counts if all(counts.values()) else None

@@ -10,6 +10,7 @@ from data_prep.errors import DataPrepError, format_problems
 from fixclr.io import atomic_write_json
 
 MANIFEST_NAME = "manifest.json"
+MANIFEST_DOMAIN = "manifest"  # not a domain name: its record <domain>.json would be the manifest
 SHARED_KEYS = ("dataset", "root", "image_size", "resize_policy", "classes", "fixclr_version")
 DOMAIN_KEYS = ("count", "class_counts", "shards", "skipped")
 

@@ -17,6 +17,10 @@ class CheckpointMismatchError(UserError, RuntimeError):
     """A checkpoint was written by a run with another config."""
 
 
+class CheckpointCorruptError(UserError):
+    """A checkpoint file is empty, truncated or not a checkpoint."""
+
+
 def rng_state() -> dict:
     """Every global RNG state (python, numpy, torch, CUDA) in types ``weights_only`` loading accepts."""
     version, internal, gauss = random.getstate()
@@ -49,7 +53,18 @@ def save_checkpoint(path: str | Path, state: dict, config_hash: str) -> None:
 
 def load_checkpoint(path: str | Path, config_hash: str, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint safely, refusing one whose config hash differs; restores RNG states."""
-    state = torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (FileNotFoundError, PermissionError):
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever torch raises on bytes that are not a checkpoint
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise CheckpointCorruptError(
+            f"checkpoint {path} is empty, truncated or not a checkpoint ({reason}); delete it to restart "
+            "the fold from step 0"
+        ) from None
+    if not isinstance(state, dict) or "rng" not in state:
+        raise CheckpointCorruptError(f"checkpoint {path} is not a fixclr checkpoint; delete it to restart the fold from step 0")
     if state.get("config_hash") != config_hash:
         raise CheckpointMismatchError(
             f"{path} was written with another config (config hash {state.get('config_hash')} != {config_hash}); "

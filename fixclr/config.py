@@ -3,7 +3,7 @@
 A config file is either a plain mapping of these keys or a launcher's ``fold.yaml``, whose
 ``train:`` section is the training config (its ``launch:`` section is ignored here).
 Command-line overrides are ``key=value`` with dotted nested keys (``fixclr.lambda=0.1``);
-values are parsed as YAML (``true``, ``0.1``, ``null``).
+values are parsed as YAML (``true``, ``0.1``, ``null``; also ``3e-2`` where a number is expected).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,68 @@ class ConfigError(UserError, ValueError):
     """A config key is unknown, missing, or has a bad value."""
 
 
+# Scientific notation YAML 1.1 reads as a string (``3e-2``, ``1e6``: no dot or no exponent sign).
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def number_from_text(value: Any, integer: bool = False) -> Any:
+    """``value`` as a float (an int when ``integer`` and whole) if it is a string in scientific
+    notation, else ``value`` unchanged."""
+    if not (isinstance(value, str) and _SCIENTIFIC.fullmatch(value.strip())):
+        return value
+    number = float(value)
+    return int(number) if integer and number.is_integer() else number
+
+
+def coerce_numbers(cfg: dict, defaults: dict = DEFAULTS) -> dict:
+    """Convert in place the scientific-notation strings of ``cfg`` where ``defaults`` has a number."""
+    for key, value in cfg.items():
+        default = defaults.get(key) if isinstance(defaults, dict) else None
+        if isinstance(default, dict) and isinstance(value, dict):
+            coerce_numbers(value, default)
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            cfg[key] = number_from_text(value, integer=isinstance(default, int))
+    return cfg
+
+
+# Ranges (low, high, low inclusive, high inclusive) of numeric keys; None is unbounded.
+RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "lr": (0.0, None, False, False),
+    "momentum": (0.0, 1.0, True, False),
+    "weight_decay": (0.0, None, True, False),
+    "threshold": (0.0, 1.0, False, True),
+    "threads": (0, None, True, False),
+    "num_workers": (0, None, True, False),
+    "eval_batch_size": (1, None, True, False),
+    "seed": (0, None, True, False),
+    "fixclr.lambda": (0.0, None, True, False),
+    "freematch.ema_decay": (0.0, 1.0, True, False),
+    "freematch.fairness_weight": (0.0, None, True, False),
+    "softmatch.ema_decay": (0.0, 1.0, True, False),
+    "softmatch.n_sigma": (0.0, None, False, False),
+    "labels_per_class": (1, None, True, False),
+}
+
+
+def _range_text(low, high, low_in: bool, high_in: bool) -> str:
+    if high is None:
+        return f"{'>=' if low_in else '>'} {low}"
+    return f"in {'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
+
+
+def _check_ranges(cfg: dict) -> None:
+    for key, (low, high, low_in, high_in) in RANGES.items():
+        value = get(cfg, key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key {key!r} must be a number, got {value!r}")
+        below = value < low if low_in else value <= low
+        above = high is not None and (value > high if high_in else value >= high)
+        if below or above:
+            raise ConfigError(f"config key {key!r} must be {_range_text(low, high, low_in, high_in)}, got {value}")
+
+
 def _merge(base: dict, update: dict, where: str, prefix: str = "") -> None:
     """Merge ``update`` into ``base`` in place, refusing keys that ``base`` does not have."""
     for key, value in update.items():
@@ -161,7 +224,10 @@ def get(cfg: dict, dotted: str) -> Any:
 
 
 def validate(cfg: dict) -> dict:
-    """Check a full config (types, choices, required keys, ranges); returns it."""
+    """Check a full config (types, choices, required keys, ranges); returns it.
+
+    Numbers written in scientific notation that YAML read as strings (``3e-2``) are converted."""
+    coerce_numbers(cfg)
     _check_types(cfg, DEFAULTS)
     for key in REQUIRED:
         if cfg[key] in (None, ""):
@@ -172,6 +238,7 @@ def validate(cfg: dict) -> dict:
     for key in ("steps", "batch_size", "mu", "eval_every", "checkpoint_every", "width", "proj_dim"):
         if cfg[key] < 1:
             raise ConfigError(f"config key {key!r} must be >= 1, got {cfg[key]}")
+    _check_ranges(cfg)
     if not 0.0 <= cfg["ema_decay"] < 1.0:
         raise ConfigError(f"config key 'ema_decay' must be in [0, 1), got {cfg['ema_decay']}")
     if cfg["fixclr"]["temperature"] <= 0:

@@ -18,6 +18,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from data_prep.manifest import MANIFEST_DOMAIN
 from fixclr.errors import UserError
 from fixclr.io import atomic_write_text
 
@@ -137,6 +138,7 @@ def load_sweep(path_or_dict) -> dict:
     sweep, source = _read_config(path_or_dict)
     if isinstance(sweep.get("launch_file"), str):
         sweep["launch"] = {**_read_launch_file(sweep["launch_file"]), **(sweep.get("launch") or {})}
+    _coerce_numbers(sweep)
     errors = _schema_errors(sweep)
     if not errors:
         sweep.setdefault("weights_dir", str(Path(sweep["results_dir"], "weights")))
@@ -144,6 +146,39 @@ def load_sweep(path_or_dict) -> dict:
     if errors:
         raise SweepConfigError(f"{source}: invalid sweep config:\n  " + "\n  ".join(errors))
     return sweep
+
+
+def _schema_numbers(instance, schema: dict):
+    """``instance`` with the scientific-notation strings YAML 1.1 leaves (``3e-2``) converted
+    where ``schema`` expects a number."""
+    from fixclr.config import number_from_text
+
+    if isinstance(instance, dict):
+        extra = schema.get("additionalProperties")
+        for key, value in instance.items():
+            subschema = schema.get("properties", {}).get(key, extra)
+            if isinstance(subschema, dict):
+                instance[key] = _schema_numbers(value, subschema)
+        return instance
+    if isinstance(instance, list) and isinstance(schema.get("items"), dict):
+        return [_schema_numbers(value, schema["items"]) for value in instance]
+    types = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+    if "number" in types or "integer" in types:
+        return number_from_text(instance, integer="number" not in types)
+    return instance
+
+
+def _coerce_numbers(sweep: dict) -> None:
+    """Numbers in scientific notation are accepted everywhere: in the keys the schema types and
+    in the training blocks (typed by fixclr/config.py's defaults)."""
+    from fixclr.config import DEFAULTS, coerce_numbers
+
+    _schema_numbers(sweep, yaml.safe_load(SCHEMA_PATH.read_text()))
+    blocks = [sweep] + [v for v in (sweep.get("sweep") or {}).get("variants") or [] if isinstance(v, dict)]
+    for block in blocks:
+        for key, defaults in (("train", DEFAULTS), ("fixclr", DEFAULTS["fixclr"])):
+            if isinstance(block.get(key), dict):
+                coerce_numbers(block[key], defaults)
 
 
 def _semantic_errors(sweep: dict) -> list[str]:
@@ -159,19 +194,42 @@ def _dataset_errors(sweep: dict, name: str, entry: dict) -> list[str]:
     key = f"datasets.{name}"
     if not entry["demo"] and "root" not in entry:
         return [f"{key}.root: required unless demo: true (the image folder ROOT/<domain>/<class>/<image>)"]
+    errors = []
+    if "image_size" in entry and len(set(entry["image_size"])) != 1:
+        errors.append(f"{key}.image_size: training expects square images, got {entry['image_size']}; "
+                      "give [N, N]")
     try:
         facts = dataset_facts(sweep, name)
     except SweepConfigError as error:
-        return [str(error)]
-    errors = []
+        return errors + [str(error)]
+    if MANIFEST_DOMAIN in facts.domains:
+        errors.append(f"{key}: a domain named {MANIFEST_DOMAIN!r} would collide with the shard folder's "
+                      f"{MANIFEST_DOMAIN}.json; rename that domain folder")
     if entry["targets"] != "all":
         errors += [
             f"{key}.targets: unknown domain {target!r}; {name} has {', '.join(facts.domains)}"
             for target in entry["targets"] if target not in facts.domains
         ]
+    if facts.class_counts is None:
+        facts = _facts_before_ingest(sweep, name, facts)
     if facts.class_counts is not None:
         errors += _label_budget_errors(sweep, name, facts)
     return errors
+
+
+def _facts_before_ingest(sweep: dict, name: str, facts: "DatasetFacts") -> "DatasetFacts":
+    """Class sizes before the manifest exists: the files in ROOT/<domain>/<class>/ (a cheap
+    listing, no decoding), or for a demo not generated yet the demo's known sizes."""
+    from data_prep.demo import demo_class_counts
+    from data_prep.layout import count_class_files
+
+    root = dataset_root(sweep, name)
+    if root.is_dir():
+        counts = count_class_files(root, facts.domains)
+        return DatasetFacts(facts.domains, counts, f"files counted in {root}") if counts else facts
+    if sweep["datasets"][name]["demo"]:
+        return DatasetFacts(facts.domains, demo_class_counts(facts.domains), "the demo's digits per domain")
+    return facts
 
 
 def _label_budget_errors(sweep: dict, name: str, facts: "DatasetFacts") -> list[str]:

@@ -1,8 +1,10 @@
 """Reading the HDF5 shards, manifests and split files (see docs/architecture.md)."""
 
 from fixclr.data.hdf5 import (
+    DataFileError,
     DomainImages,
     ShardIntegrityError,
+    check_split,
     load_manifest,
     load_split,
     read_domain_labels,
@@ -11,8 +13,10 @@ from fixclr.data.hdf5 import (
 )
 
 __all__ = [
+    "DataFileError",
     "DomainImages",
     "ShardIntegrityError",
+    "check_split",
     "load_manifest",
     "load_split",
     "read_domain_labels",

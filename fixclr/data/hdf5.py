@@ -22,6 +22,10 @@ SPLIT_KEYS = ("dataset", "manifest_sha256", "seed", "labels_per_class", "val_fra
 SPLIT_PARTS = ("labeled", "unlabeled", "val")
 
 
+class DataFileError(UserError, ValueError):
+    """A manifest or split file that is not valid JSON, lacks keys, or breaks its contract."""
+
+
 class ShardIntegrityError(UserError):
     """A shard is missing, or its bytes differ from the sha256 recorded in the manifest."""
 
@@ -33,9 +37,9 @@ def _load_json(path: str | os.PathLike, what: str) -> dict:
     except FileNotFoundError:
         raise FileNotFoundError(f"{what} {path} does not exist") from None
     except ValueError as err:
-        raise ValueError(f"{what} {path} is not valid JSON: {err}") from None
+        raise DataFileError(f"{what} {path} is not valid JSON: {err}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{what} {path} must hold a JSON object")
+        raise DataFileError(f"{what} {path} must hold a JSON object")
     return data
 
 
@@ -46,23 +50,67 @@ def load_manifest(path: str | os.PathLike) -> dict:
     for domain, entry in manifest.get("domains", {}).items():
         missing += [f"domains.{domain}.{k}" for k in MANIFEST_DOMAIN_KEYS if k not in entry]
     if missing:
-        raise ValueError(f"manifest {path} lacks key(s) {', '.join(missing)}")
+        raise DataFileError(f"manifest {path} lacks key(s) {', '.join(missing)}")
     return manifest
 
 
+SPLIT_ADVICE = "re-create it with 'fixclr splits' (or delete it and rerun the workflow)"
+
+
 def load_split(path: str | os.PathLike) -> dict:
-    """The split file as a dict; missing keys or overlapping parts raise ValueError."""
+    """The split file as a dict; missing keys, non-integer indices or overlapping parts raise
+    DataFileError naming the file."""
     split = _load_json(path, "split file")
     missing = [k for k in SPLIT_KEYS if k not in split]
     for domain, parts in split.get("domains", {}).items():
         missing += [f"domains.{domain}.{k}" for k in SPLIT_PARTS if k not in parts]
     if missing:
-        raise ValueError(f"split file {path} lacks key(s) {', '.join(missing)}")
+        raise DataFileError(f"split file {path} lacks key(s) {', '.join(missing)}")
+    if not _is_int(split["labels_per_class"]) or split["labels_per_class"] < 1:
+        raise DataFileError(f"split file {path}: labels_per_class must be a positive integer, got "
+                            f"{split['labels_per_class']!r}; {SPLIT_ADVICE}")
     for domain, parts in split["domains"].items():
+        for part in SPLIT_PARTS:
+            bad = [i for i in parts[part] if not _is_int(i)] if isinstance(parts[part], list) else [parts[part]]
+            if bad:
+                raise DataFileError(f"split file {path}: domains.{domain}.{part} must list integer positions, "
+                                    f"got {bad[0]!r}; {SPLIT_ADVICE}")
         sizes = sum(len(parts[k]) for k in SPLIT_PARTS)
         if len(set().union(*(parts[k] for k in SPLIT_PARTS))) != sizes:
-            raise ValueError(f"split file {path}: domain {domain}'s labeled/unlabeled/val lists overlap")
+            raise DataFileError(f"split file {path}: domain {domain}'s labeled/unlabeled/val lists overlap; {SPLIT_ADVICE}")
     return split
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_split(split: dict, split_path: str | os.PathLike, manifest: dict, manifest_path: str | os.PathLike) -> None:
+    """The split's contract against its manifest: every domain present, every image of a domain
+    in exactly one part (positions in range, none dropped), exactly ``labels_per_class`` labeled
+    images per class and domain. Raises DataFileError naming the split file."""
+    def fail(problem: str) -> None:
+        raise DataFileError(f"split file {split_path}: {problem}; {SPLIT_ADVICE}")
+
+    domains = split["domains"]
+    if sorted(domains) != sorted(manifest["domains"]):
+        fail(f"its domains {', '.join(sorted(domains))} differ from {manifest_path}'s "
+             f"{', '.join(sorted(manifest['domains']))}")
+    wanted = split["labels_per_class"]
+    for domain, parts in domains.items():
+        count = manifest["domains"][domain]["count"]
+        positions = [i for part in SPLIT_PARTS for i in parts[part]]
+        outside = [i for i in positions if not 0 <= i < count]
+        if outside:
+            fail(f"domain {domain}: position {outside[0]} is out of range (the domain has {count} images)")
+        if len(positions) != count:
+            fail(f"domain {domain}: its parts hold {len(positions)} of the domain's {count} images")
+        labels = read_domain_labels(manifest_path, domain)[np.asarray(parts["labeled"], dtype=np.int64)]
+        per_class = np.bincount(labels, minlength=len(manifest["classes"]))
+        for label, n in enumerate(per_class.tolist()):
+            if n != wanted:
+                fail(f"domain {domain}: class {manifest['classes'][label]} has {n} labeled images, "
+                     f"labels_per_class is {wanted}")
 
 
 _VERIFIED: set[tuple[str, int, int]] = set()

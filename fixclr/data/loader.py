@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from fixclr.data import DomainImages, load_manifest, load_split, verify_manifest
+from fixclr.data import DomainImages, check_split, load_manifest, load_split, verify_manifest
 from fixclr.errors import UserError
 from fixclr.io import sha256_file
 
@@ -86,6 +86,7 @@ def load_fold(cfg: dict, verify: bool = True) -> FoldData:
         raise FoldDataError(f"labels_per_class {cfg['labels_per_class']} does not match {split_path} ({split['labels_per_class']})")
     if split["manifest_sha256"] != sha256_file(manifest_path):
         raise FoldDataError(f"split {split_path} was made from another manifest than {manifest_path} (manifest_sha256 differs)")
+    check_split(split, split_path, manifest, manifest_path)
     height, width = manifest["image_size"]
     if height != width:
         raise FoldDataError(f"{manifest_path}: training expects square images, got image_size {manifest['image_size']}")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_prep.demo import generate
+from data_prep.demo import DIGIT_COUNTS, demo_class_counts, generate
+from data_prep.layout import count_class_files
 from data_prep.errors import DataPrepError
 from fixclr.data import DomainImages, load_manifest, load_split, verify_manifest
 
@@ -27,6 +28,16 @@ def test_demo_manifest_counts_match_generated_files(prepared_demo):
         assert entry["skipped"] == []
         total += entry["count"]
     assert total == 1797
+
+
+def test_demo_class_sizes_are_known_before_it_is_generated(prepared_demo):
+    from sklearn.datasets import load_digits
+
+    assert tuple(np.bincount(load_digits().target)) == DIGIT_COUNTS
+    domains = ["mono", "color", "photo", "rotated"]  # the order demo-data was given
+    counted = count_class_files(prepared_demo.root, domains)
+    manifest = load_manifest(prepared_demo.manifest)
+    assert demo_class_counts(domains) == counted == {d: manifest["domains"][d]["class_counts"] for d in domains}
 
 
 def test_demo_images_round_trip_through_shards(prepared_demo):
