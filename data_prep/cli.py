@@ -68,6 +68,7 @@ def prep_main(argv: list[str]) -> int:
     parser.add_argument("--shard-max-mb", type=_positive_int, default=1024, help="shard size limit in MiB")
     parser.add_argument("--compression", choices=COMPRESSIONS, default="none",
                         help="HDF5 image compression (default none: fastest reads, see benchmarks/bench_read.py)")
+    parser.add_argument("--force", action="store_true", help="re-ingest even when the shards are up to date")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     preset_name = args.preset or (args.dataset if args.dataset in PRESETS else None)
@@ -77,6 +78,9 @@ def prep_main(argv: list[str]) -> int:
     if layout.ignored:
         print(f"prep: ignoring {len(layout.ignored)} entries outside the layout, e.g. {layout.ignored[0]}",
               file=sys.stderr)
+    if layout.not_regular:
+        print(f"prep: skipping {len(layout.not_regular)} entries that are not regular files: "
+              f"{', '.join(layout.not_regular[:5])}{', ...' if len(layout.not_regular) > 5 else ''}", file=sys.stderr)
     settings = IngestSettings(dataset=args.dataset, image_size=image_size, resize_policy=args.resize_policy,
                               skip_bad=args.skip_bad, shard_max_bytes=args.shard_max_mb << 20, preset=preset_name,
                               compression=args.compression)
@@ -85,7 +89,8 @@ def prep_main(argv: list[str]) -> int:
     failures = []
     for domain in domains:  # a failed domain writes nothing; the others still run, all errors are reported
         try:
-            ingest_domain(layout, domain, args.out, settings, workers=workers, progress=not args.no_progress)
+            ingest_domain(layout, domain, args.out, settings, workers=workers, progress=not args.no_progress,
+                          force=args.force)
         except DataPrepError as err:
             failures.append(str(err))
     if failures:

@@ -25,8 +25,10 @@ import fixclr
 from data_prep.errors import DataPrepError, format_problems
 from data_prep.images import BadImage, decode_image, describe_policy
 from data_prep.layout import Layout
+from data_prep.manifest import MANIFEST_DOMAIN, MANIFEST_NAME
 from data_prep.shards import ShardWriter, remove_temporaries, shard_attributes, shard_files
-from fixclr.io import atomic_write_json
+from fixclr.errors import disk_full
+from fixclr.io import atomic_write_json, sha256_file
 
 
 @dataclass(frozen=True)
@@ -73,11 +75,19 @@ def _is_up_to_date(out_dir: Path, domain: str, fingerprint: str) -> dict | None:
         return None
     if record.get("input_fingerprint") != fingerprint:
         return None
-    for shard in record.get("shards", []):
+    for shard in record.get("shards", []):  # the bytes, not only the size: a corrupt shard is re-ingested
         shard_path = out_dir / shard["file"]
         if not shard_path.is_file() or shard_path.stat().st_size != shard.get("bytes"):
             return None
+        if sha256_file(shard_path) != shard.get("sha256"):
+            print(f"prep {domain}: {shard_path} differs from its record (sha256): re-ingesting", file=sys.stderr)
+            return None
     return record
+
+
+def _disk_full_error(out_dir: Path, domain: str) -> DataPrepError:
+    return DataPrepError(f"no space left on device writing the shards of domain {domain} to {out_dir} (nothing of "
+                         "it was kept); free space there or give another --out")
 
 
 def _decode_task(task: tuple[str, int, int, str]):
@@ -115,17 +125,21 @@ def _decode_into(writer: ShardWriter, layout: Layout, domain: str, settings: Ing
 
 
 def ingest_domain(layout: Layout, domain: str, out_dir: str | os.PathLike, settings: IngestSettings,
-                  workers: int | None = None, progress: bool = True) -> dict:
+                  workers: int | None = None, progress: bool = True, force: bool = False) -> dict:
     """Write ``<out>/<domain>-NNN.h5`` and then ``<out>/<domain>.json``; return the record.
 
     Raises DataPrepError listing every undecodable file (and writes nothing) unless
-    ``settings.skip_bad``, in which case they are skipped and listed in the record.
+    ``settings.skip_bad``, in which case they are skipped and listed in the record. Unchanged
+    input with intact shards is not re-ingested unless ``force``.
     """
     if domain not in layout.files:
         raise DataPrepError(f"domain {domain!r} not found in {layout.root}; domains: {', '.join(layout.domains)}")
+    if domain == MANIFEST_DOMAIN:
+        raise DataPrepError(f"domain folder {layout.root / domain}: its record {domain}.json would be the shard "
+                            f"folder's {MANIFEST_NAME}; rename the folder (e.g. {domain}_)")
     out_dir = Path(out_dir)
     fingerprint = input_fingerprint(layout, domain, settings)
-    if (record := _is_up_to_date(out_dir, domain, fingerprint)) is not None:
+    if not force and (record := _is_up_to_date(out_dir, domain, fingerprint)) is not None:
         print(f"prep {domain}: up to date ({record['count']} images), nothing to do", file=sys.stderr)
         return record
     policy_text = describe_policy(settings.resize_policy)
@@ -148,8 +162,10 @@ def ingest_domain(layout: Layout, domain: str, out_dir: str | os.PathLike, setti
             raise DataPrepError(f"domain {domain}: no decodable image in {layout.root / domain}")
         record_path(out_dir, domain).unlink(missing_ok=True)
         shards = writer.commit()
-    except BaseException:
+    except BaseException as error:
         writer.discard()
+        if disk_full(error):
+            raise _disk_full_error(out_dir, domain) from None
         raise
     kept = {s["file"] for s in shards}
     for stale in shard_files(out_dir, domain):
@@ -162,7 +178,14 @@ def ingest_domain(layout: Layout, domain: str, out_dir: str | os.PathLike, setti
         "input_fingerprint": fingerprint, "count": sum(class_counts.values()),
         "class_counts": {c: class_counts.get(c, 0) for c in layout.classes}, "shards": shards, "skipped": skipped,
     }
-    atomic_write_json(record_path(out_dir, domain), record)
+    try:
+        atomic_write_json(record_path(out_dir, domain), record)
+    except OSError as error:
+        for shard in shards:  # shards without their record: not a finished ingest
+            (out_dir / shard["file"]).unlink(missing_ok=True)
+        if disk_full(error):
+            raise _disk_full_error(out_dir, domain) from None
+        raise
     rate = len(layout.files[domain]) / (time.perf_counter() - started)
     print(f"prep {domain}: {record['count']} images in {len(shards)} shard(s), {len(skipped)} skipped "
           f"({rate:.0f} images/s)", file=sys.stderr)

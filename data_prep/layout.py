@@ -8,6 +8,7 @@ before decoding anything.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class Layout:
     classes: tuple[str, ...]
     files: dict[str, tuple[SourceFile, ...]]
     ignored: tuple[str, ...]
+    not_regular: tuple[str, ...] = ()  # skipped entries of class folders: FIFOs, dangling or looping links
 
     def resolve_domain(self, name: str) -> str:
         """The domain folder called ``name`` (exactly, else after preset-style normalisation)."""
@@ -44,8 +46,20 @@ class Layout:
 
 
 def _visible_entries(folder: Path) -> list[os.DirEntry]:
-    with os.scandir(folder) as it:
-        return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    try:
+        with os.scandir(folder) as it:
+            return sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
+    except OSError as error:
+        raise DataPrepError(f"cannot list folder {folder} ({error.strerror}); check its permissions, "
+                            "or remove it from the dataset root") from None
+
+
+def _kind(entry: os.DirEntry) -> str:
+    """What a class-folder entry that is neither a folder nor a regular file is."""
+    mode = entry.stat(follow_symlinks=False).st_mode
+    if stat.S_ISLNK(mode):
+        return "dangling or looping symbolic link"
+    return "FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode) else "not a regular file"
 
 
 def scan_layout(root: str | os.PathLike, preset: Preset | None = None) -> Layout:
@@ -60,6 +74,7 @@ def scan_layout(root: str | os.PathLike, preset: Preset | None = None) -> Layout
     if not root.is_dir():
         raise DataPrepError(f"dataset root {root} is not a folder")
     ignored: list[str] = []
+    not_regular: list[str] = []
     class_sets: dict[str, list[str]] = {}
     entries: dict[str, dict[str, list[os.DirEntry]]] = {}
     for domain_entry in _visible_entries(root):
@@ -76,8 +91,10 @@ def scan_layout(root: str | os.PathLike, preset: Preset | None = None) -> Layout
             for file_entry in _visible_entries(Path(class_entry.path)):
                 if file_entry.is_dir():
                     ignored.append(f"{domain}/{class_entry.name}/{file_entry.name}/")
-                else:
+                elif file_entry.is_file():
                     files.append(file_entry)
+                else:  # a FIFO would block decoding forever; a broken link cannot be read
+                    not_regular.append(f"{domain}/{class_entry.name}/{file_entry.name} ({_kind(file_entry)})")
             entries[domain][class_entry.name] = files
         class_sets[domain] = sorted(entries[domain])
     if not entries:
@@ -96,7 +113,7 @@ def scan_layout(root: str | os.PathLike, preset: Preset | None = None) -> Layout
         )
         for domain in sorted(entries)
     }
-    return Layout(root, tuple(sorted(entries)), classes, files, tuple(ignored))
+    return Layout(root, tuple(sorted(entries)), classes, files, tuple(ignored), tuple(not_regular))
 
 
 def _structure_problems(entries: dict[str, dict[str, list]], class_sets: dict[str, list[str]]) -> list[str]:

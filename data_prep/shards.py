@@ -7,6 +7,7 @@ chunk, ``labels int64 (N,)``, ``paths`` UTF-8 strings, attributes ``classes`` (J
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from fixclr.io import sha256_file
 COMPRESSIONS: dict[str, tuple[str | None, int | None]] = {"none": (None, None), "lzf": ("lzf", None),
                                                           "gzip": ("gzip", 4)}
 _WRITE_BATCH = 64
+_METADATA_RESERVE = 1 << 20  # free bytes kept beyond the images, for HDF5's metadata and the record
 
 
 def shard_name(domain: str, index: int) -> str:
@@ -89,6 +91,7 @@ class ShardWriter:
             start = self._counts[-1]
             take = rows[: self.rows_per_shard - start]
             rows = rows[len(take):]
+            self._ensure_space(len(take) * int(np.prod(self.image_shape)))
             end = start + len(take)
             for name, values in zip(("images", "labels", "paths"), zip(*take)):
                 dataset = self._file[name]
@@ -97,9 +100,21 @@ class ShardWriter:
             self._counts[-1] = end
 
     def _close_current(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
+
+    def _ensure_space(self, nbytes: int) -> None:
+        """Refuse to write ``nbytes`` more without room for them and the file's metadata.
+
+        HDF5 must never meet a full disk: a file whose writes failed cannot be closed, and
+        HDF5 retries (and crashes the process) at interpreter exit.
+        """
+        stat = os.statvfs(self.out_dir)
+        free = stat.f_bavail * stat.f_frsize
+        if free < nbytes + _METADATA_RESERVE:
+            raise OSError(errno.ENOSPC, f"No space left on device ({free} bytes free, {nbytes} needed)",
+                          str(self.out_dir))
 
     def commit(self) -> list[dict]:
         """Close, hash and rename every shard to its final name; return the shard records."""
@@ -114,7 +129,7 @@ class ShardWriter:
         return records
 
     def discard(self) -> None:
-        """Close and delete every temporary shard (after an error)."""
+        """Close and delete every temporary shard (after an error, also a full disk)."""
         self._pending = []
         self._close_current()
         for temp in self._temps:

@@ -22,9 +22,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:  # e.g. a full disk: name the file
+            raise OSError(error.errno, error.strerror, str(path)) from None
         raise
+
+
+def append_text(path: str | os.PathLike, text: str) -> None:
+    """Append UTF-8 text to ``path``; an OS error (e.g. a full disk) names the file."""
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as error:
+        if error.filename is not None:
+            raise
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

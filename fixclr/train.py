@@ -20,7 +20,7 @@ import torch.distributed as dist
 from fixclr import config as fold_config
 from fixclr.checkpoint import load_checkpoint, save_checkpoint
 from fixclr.distributed import rank, setup, teardown, world_size
-from fixclr.io import atomic_write_json, atomic_write_text
+from fixclr.io import append_text, atomic_write_json, atomic_write_text
 
 LOSS_KEYS = ("loss", "loss_labeled", "loss_unlabeled", "loss_fixclr")
 
@@ -122,8 +122,7 @@ def _train(cfg: dict, out: Path, device: torch.device) -> dict:
             record = evaluation_record(trainer, sums, since, elapsed)
             history.append(record)
             if is_main:
-                with open(metrics, "a") as f:
-                    f.write(json.dumps(record) + "\n")
+                append_text(metrics, json.dumps(record) + "\n")
                 print(f"step {step}/{cfg['steps']} loss {record['loss']:.4f} target {record['target_acc']:.2f} "
                       f"val {record['val_acc_mean']:.2f} mask {record['mask_rate']} {record['images_per_s']:.0f} img/s", flush=True)
             sums, since, tick = dict.fromkeys(STEP_STATS, 0.0), 0, time.perf_counter()

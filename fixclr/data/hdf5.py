@@ -135,7 +135,8 @@ def verify_manifest(path: str | os.PathLike) -> dict:
             if sha256_file(shard_path) != shard["sha256"]:
                 raise ShardIntegrityError(
                     f"shard {shard_path} of domain {domain} is corrupt: its sha256 differs from the manifest "
-                    f"{path} (truncated or modified; re-run 'fixclr prep')"
+                    f"{path} (truncated or modified); re-run the 'fixclr prep' that wrote it (it re-ingests a "
+                    f"changed shard; or rerun the workflow after deleting {folder / (domain + '.json')})"
                 )
             _VERIFIED.add(key)
     return manifest
