@@ -54,6 +54,14 @@ def _visible_entries(folder: Path) -> list[os.DirEntry]:
                             "or remove it from the dataset root") from None
 
 
+def _is(entry: os.DirEntry, test: str) -> bool:
+    """``entry.is_dir()`` / ``entry.is_file()``, False for a symbolic link loop (instead of raising)."""
+    try:
+        return getattr(entry, test)()
+    except OSError:
+        return False
+
+
 def _kind(entry: os.DirEntry) -> str:
     """What a class-folder entry that is neither a folder nor a regular file is."""
     mode = entry.stat(follow_symlinks=False).st_mode
@@ -78,20 +86,20 @@ def scan_layout(root: str | os.PathLike, preset: Preset | None = None) -> Layout
     class_sets: dict[str, list[str]] = {}
     entries: dict[str, dict[str, list[os.DirEntry]]] = {}
     for domain_entry in _visible_entries(root):
-        if not domain_entry.is_dir():
+        if not _is(domain_entry, "is_dir"):
             ignored.append(domain_entry.name)
             continue
         domain = domain_entry.name
         entries[domain] = {}
         for class_entry in _visible_entries(Path(domain_entry.path)):
-            if not class_entry.is_dir():
+            if not _is(class_entry, "is_dir"):
                 ignored.append(f"{domain}/{class_entry.name}")
                 continue
             files = []
             for file_entry in _visible_entries(Path(class_entry.path)):
-                if file_entry.is_dir():
+                if _is(file_entry, "is_dir"):
                     ignored.append(f"{domain}/{class_entry.name}/{file_entry.name}/")
-                elif file_entry.is_file():
+                elif _is(file_entry, "is_file"):
                     files.append(file_entry)
                 else:  # a FIFO would block decoding forever; a broken link cannot be read
                     not_regular.append(f"{domain}/{class_entry.name}/{file_entry.name} ({_kind(file_entry)})")
@@ -139,9 +147,9 @@ def count_class_files(root: str | os.PathLike, domains: list[str]) -> dict[str, 
     try:
         for domain in domains:
             counts[domain] = {
-                entry.name: sum(1 for e in _visible_entries(Path(entry.path)) if not e.is_dir())
-                for entry in _visible_entries(Path(root, domain)) if entry.is_dir()
+                entry.name: sum(1 for e in _visible_entries(Path(entry.path)) if _is(e, "is_file"))
+                for entry in _visible_entries(Path(root, domain)) if _is(entry, "is_dir")
             }
-    except OSError:
+    except DataPrepError:
         return None
     return counts if all(counts.values()) else None

@@ -143,6 +143,8 @@ def load_sweep(path_or_dict) -> dict:
     if not errors:
         sweep.setdefault("weights_dir", str(Path(sweep["results_dir"], "weights")))
         errors = _semantic_errors(sweep)
+    if len(errors) == 1:
+        raise SweepConfigError(f"{source}: invalid sweep config: {errors[0]}")
     if errors:
         raise SweepConfigError(f"{source}: invalid sweep config:\n  " + "\n  ".join(errors))
     return sweep
@@ -238,16 +240,16 @@ def _label_budget_errors(sweep: dict, name: str, facts: "DatasetFacts") -> list[
 
     errors = []
     val_fraction = sweep["data"]["val_fraction"]
+    smallest, domain, cls = min((n, domain, cls) for domain, counts in facts.class_counts.items()
+                                for cls, n in counts.items())
+    trainable = smallest - validation_count(smallest, val_fraction)
     for labels in sweep["sweep"]["labels_per_class"]:
-        for domain, counts in facts.class_counts.items():
-            cls, smallest = min(counts.items(), key=lambda item: item[1])
-            trainable = smallest - validation_count(smallest, val_fraction)
-            if labels > trainable:
-                errors.append(
-                    f"sweep.labels_per_class: {labels} labels per class is larger than class {cls!r} of "
-                    f"domain {domain!r} of {name}: {smallest} images, {trainable} outside validation "
-                    f"(data.val_fraction {val_fraction}; {facts.source})"
-                )
+        if labels > trainable:
+            errors.append(
+                f"sweep.labels_per_class: {labels} labels per class is larger than class {cls!r} of "
+                f"domain {domain!r} of {name}: {smallest} images, {trainable} outside validation "
+                f"(data.val_fraction {val_fraction}; {facts.source}); lower it"
+            )
     return errors
 
 
