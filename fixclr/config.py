@@ -120,7 +120,7 @@ def coerce_numbers(cfg: dict, defaults: dict = DEFAULTS) -> dict:
 
 # Ranges (low, high, low inclusive, high inclusive) of numeric keys; None is unbounded.
 RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
-    "lr": (0.0, None, False, False),
+    "lr": (0.0, None, True, False),  # 0 is allowed: a fold that only evaluates its starting weights
     "momentum": (0.0, 1.0, True, False),
     "weight_decay": (0.0, None, True, False),
     "threshold": (0.0, 1.0, False, True),

@@ -117,7 +117,7 @@ def other_root_sweep(fold: Path, tmp_path: Path) -> list[str]:
 
 # (command line maker, text the one line must contain: the file or key it names)
 CASES = {
-    "lr-negative": (override("lr=-1"), "'lr' must be > 0"),
+    "lr-negative": (override("lr=-1"), "'lr' must be >= 0"),
     "threads-negative": (override("threads=-1"), "'threads' must be >= 0"),
     "threshold-above-1": (override("threshold=2"), "'threshold' must be in (0.0, 1.0]"),
     "lambda-negative": (override("fixclr.lambda=-1"), "'fixclr.lambda' must be >= 0"),
@@ -137,7 +137,7 @@ CASES = {
     "sweep-label-budget-counted-in-root": (other_root_sweep, "sweep.labels_per_class: 12"),
     "sweep-image-size-not-square": (
         sweep_case(datasets={"digits-dg-mini": {"demo": True, "image_size": [32, 24]}}), "image_size: training expects square"),
-    "sweep-lr-negative": (sweep_case(train__lr=-0.1), "'lr' must be > 0"),
+    "sweep-lr-negative": (sweep_case(train__lr=-0.1), "'lr' must be >= 0"),
     "sweep-threshold-above-1": (sweep_case(train__threshold=1.5), "'threshold'"),
     "sweep-unknown-key": (sweep_case(train__learning_rate=0.1), "'learning_rate'"),
     "sweep-missing-file": (lambda fold, tmp_path: ["status", "--sweep", str(tmp_path / "nope.yaml")], "nope.yaml"),
