@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -220,16 +221,29 @@ def test_non_regular_files_are_skipped_with_a_notice(tmp_path, capsys):
     assert json.loads((tmp_path / "out" / "a.json").read_text())["count"] == 1
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder: an unreadable one cannot be made")
-def test_unreadable_class_folder_is_one_line(tmp_path, capsys):
-    root = tmp_path / "root"
-    (root / "a" / "x").mkdir(parents=True)
-    (root / "a" / "x").chmod(0)
+def test_unreadable_class_folder_is_one_line(tmp_path):
+    """Run as an unprivileged user (root reads any folder): ``nobody`` through setpriv when root."""
+    as_user = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root reads any folder and setpriv is missing")
+        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    base = Path(tempfile.mkdtemp(prefix="fixclr-unreadable-"))  # not under pytest's root-only tmp folder
     try:
-        assert fixclr(["prep", "--root", str(root), "--dataset", "x", "--out", str(tmp_path / "out")]) == 2
+        base.chmod(0o777)
+        (base / "root" / "a" / "x").mkdir(parents=True)
+        for folder in (base / "root", base / "root" / "a"):
+            folder.chmod(0o755)
+        (base / "root" / "a" / "x").chmod(0)
+        run = subprocess.run([*as_user, sys.executable, "-m", "fixclr.cli", "prep", "--root", str(base / "root"),
+                              "--dataset", "x", "--out", str(base / "out")], capture_output=True, text=True,
+                             timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=base)
     finally:
-        (root / "a" / "x").chmod(0o755)
-    assert f"cannot list folder {root / 'a' / 'x'}" in capsys.readouterr().err
+        (base / "root" / "a" / "x").chmod(0o755)
+        shutil.rmtree(base)
+    assert run.returncode == 2, run.stderr[-2000:]
+    assert run.stderr.strip() == (f"fixclr prep: error: cannot list folder {base / 'root' / 'a' / 'x'} (Permission "
+                                  "denied); check its permissions, or remove it from the dataset root")
 
 
 @pytest.fixture
@@ -275,3 +289,11 @@ def test_disk_full_during_training_is_one_line_naming_the_file(small_disk, fold)
     assert "Traceback" not in run.stderr
     assert not (small_disk / "run" / "done").exists()
     assert not [p.name for p in (small_disk / "run").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_an_unexpected_error_keeps_its_traceback(monkeypatch):
+    import fixclr.cli
+
+    monkeypatch.setitem(fixclr.cli.COMMANDS, "demo-data", ("json:loads", "a command with a bug"))
+    with pytest.raises(TypeError):  # json.loads(list): not the user's to fix
+        fixclr(["demo-data", "x"])
