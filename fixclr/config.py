@@ -42,8 +42,11 @@ DEFAULTS: dict[str, Any] = {
         "use_mask": True,  # unlabeled anchors only where the method trusts the pseudo-label
     },
     "flexmatch": {"warmup": True},  # threshold warm-up over the unused unlabeled samples
-    "freematch": {"ema_decay": 0.999, "fairness_weight": 0.01},
-    "softmatch": {"ema_decay": 0.999, "dist_align": True, "n_sigma": 2.0},
+    "freematch": {"ema_decay": 0.999, "fairness_weight": 0.001},  # 0.001: every FreeMatch config USB ships
+    "softmatch": {"ema_decay": 0.999, "dist_align": True, "n_sigma": 2.0,
+                  "dist_align_init": "batch"},  # batch: first batch's mean (USB) | uniform: 1/C
+    "defixmatch": {"labeled_strong_weight": 0.5},  # supervised CE = (1 - w) weak + w strong view (paper: 1/2)
+    "debiaspl": {"tau": 0.4, "ema_decay": 0.999},  # debiasing strength (paper: 0.4), EMA decay of the class marginal
     "variant": None,  # name of the variant in results tables; default <method>[+<regularizer>]
     "backbone": "cnn",  # cnn | resnet18 | resnet50
     "width": 16,  # channels of the small CNN's first stage
@@ -80,6 +83,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "fixclr.negatives": ("class", "instance"),
     "fixclr.embedding": ("projection", "features"),
     "fixclr.views": ("weak", "strong"),
+    "softmatch.dist_align_init": ("batch", "uniform"),
     "backbone": ("cnn", "resnet18", "resnet50"),
     "device": ("auto", "cpu", "cuda"),
     "dtype": ("float32", "float64"),
@@ -246,6 +250,15 @@ def validate(cfg: dict) -> dict:
     for key in ("fixclr.warmup_fraction", "unlabeled_warmup_fraction"):
         if not 0.0 <= get(cfg, key) <= 1.0:
             raise ConfigError(f"config key {key!r} must be in [0, 1], got {get(cfg, key)}")
+    for key in ("freematch.ema_decay", "softmatch.ema_decay", "debiaspl.ema_decay"):
+        if not 0.0 <= get(cfg, key) < 1.0:
+            raise ConfigError(f"config key {key!r} must be in [0, 1), got {get(cfg, key)}")
+    if not 0.0 <= cfg["defixmatch"]["labeled_strong_weight"] <= 1.0:
+        raise ConfigError(f"config key 'defixmatch.labeled_strong_weight' must be in [0, 1], "
+                          f"got {cfg['defixmatch']['labeled_strong_weight']}")
+    for key in ("freematch.fairness_weight", "debiaspl.tau"):
+        if get(cfg, key) < 0:
+            raise ConfigError(f"config key {key!r} must be >= 0, got {get(cfg, key)}")
     if cfg["fixclr"]["attract"] and cfg["fixclr"]["negatives"] == "instance":
         raise ConfigError("config keys 'fixclr.attract: true' and 'fixclr.negatives: instance' do not combine "
                           "(one view per image: no positives to attract)")

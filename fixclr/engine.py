@@ -5,6 +5,9 @@ Per step: the global batch of (seed, step) is sliced for this rank, augmented pe
 
     L = CE(labeled) + L_unlabeled(method) + lambda_t * L_fixclr        (regularizer: fixclr)
 
+(a method may replace CE(labeled) and add to L_unlabeled from a strong labeled view, and add an
+unweighted extra term: ``SSLMethod.labeled_losses`` and ``extra_loss``).
+
 FixCLR's embeddings are the labeled images' (weak view; true labels) and the unlabeled images'
 (``fixclr.views``; pseudo-labels, valid where the method's mask says so unless
 ``fixclr.use_mask: false``). Every logged figure is reduced over ranks, so it is the global one.
@@ -17,7 +20,6 @@ import math
 from contextlib import nullcontext
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from fixclr.augment import Augmenter
@@ -109,7 +111,7 @@ class Trainer:
 
     def images_per_step(self) -> int:
         """Images forwarded per step over all ranks."""
-        return self.sampler.batch_size + 2 * self.sampler.unlabeled_batch
+        return self.sampler.batch_size * (1 + self.method.uses_labeled_strong) + 2 * self.sampler.unlabeled_batch
 
     def train_step(self) -> dict[str, float]:
         """One optimisation step at ``self.step``; returns the global losses and pseudo-label counts."""
@@ -121,29 +123,38 @@ class Trainer:
         if self.method.uses_unlabeled:
             unlabeled = data.unlabeled.images[batch.unlabeled_index]
             views += [self.weak(unlabeled, batch.seeds["weak"]), self.strong(unlabeled, batch.seeds["strong"])]
+        if self.method.uses_labeled_strong:  # last, so the slices above keep their place; same seeds, other kind
+            views.append(self.strong(labeled, batch.seeds["labeled"]))
         self.model.train()
         with self.autocast:
             logits, z = self.train_model(torch.cat(views).to(self.dtype))
         logits = at_least_float32(logits)
         n_lab, n_unl = len(targets), len(batch.unlabeled_index)
         zero = logits.new_zeros(())
-        loss_labeled, loss_unlabeled, loss_fixclr = F.cross_entropy(logits[:n_lab], targets), zero, zero
+        logits_labeled_strong = logits[n_lab + 2 * n_unl:] if self.method.uses_labeled_strong else None
+        loss_labeled, labeled_term = self.method.labeled_losses(logits[:n_lab], logits_labeled_strong, targets, step)
+        loss_unlabeled, loss_fixclr, extra = zero, zero, None
         stats = dict.fromkeys(STEP_STATS[4:], zero)
         embedded = (z[:n_lab], targets, torch.ones_like(targets, dtype=torch.bool)) if z is not None else None
         if self.method.uses_unlabeled:
-            logits_weak, logits_strong = logits[n_lab:n_lab + n_unl], logits[n_lab + n_unl:]
+            logits_weak, logits_strong = logits[n_lab:n_lab + n_unl], logits[n_lab + n_unl:n_lab + 2 * n_unl]
             pseudo = self.method.pseudo_label(logits_weak.detach(), logits_strong.detach(), batch.unlabeled_index, step)
             loss_unlabeled = self.method.unlabeled_loss(logits_strong, pseudo)
+            if labeled_term is not None:
+                loss_unlabeled = loss_unlabeled + labeled_term
+            extra = self.method.extra_loss(logits_strong, pseudo)
             correct = pseudo.labels == data.unlabeled.labels[batch.unlabeled_index]
             stats = {"unlabeled": zero + n_unl, "masked": pseudo.mask.sum(), "masked_correct": (correct & pseudo.mask).sum(),
                      "correct": correct.sum()}
             if z is not None:
-                embedded = self._with_unlabeled(embedded, z[n_lab:n_lab + n_unl], z[n_lab + n_unl:], pseudo)
+                embedded = self._with_unlabeled(embedded, z[n_lab:n_lab + n_unl], z[n_lab + n_unl:n_lab + 2 * n_unl], pseudo)
         if embedded is not None:
             settings = self.cfg["fixclr"]
             loss_fixclr = fixclr_loss(*embedded, settings["temperature"], attract=settings["attract"],
                                       negatives=settings["negatives"])
         loss = loss_labeled + self.unlabeled_weight(step) * loss_unlabeled + self.fixclr_weight(step) * loss_fixclr
+        if extra is not None:  # outside the unlabeled warm-up weight (FreeMatch's fairness, as in USB)
+            loss = loss + extra
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

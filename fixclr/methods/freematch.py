@@ -11,9 +11,11 @@ A sample predicted as class ``c`` is trusted when ``max(q_b) >= MaxNorm(p_t)_c *
 The self-adaptive fairness loss ``L_f = -H(SumNorm(p_t / h_t), SumNorm(pbar / hbar))``, with
 ``pbar`` and ``hbar`` the mean probability and argmax histogram of the *strong* views of the
 trusted samples (``H`` the cross-entropy; as in USB, a class absent from ``hbar`` contributes 0
-to ``pbar / hbar``), weighted by ``freematch.fairness_weight``, is added in ``unlabeled_loss``:
-that is where the strong logits carry their gradient (``pseudo_label`` may get them detached).
-It is computed on the local batch (as in USB), so under DDP it is the mean of per-rank values.
+to ``pbar / hbar``), weighted by ``freematch.fairness_weight``, is the method's ``extra_loss``:
+added to the total loss outside the unlabeled warm-up weight, as USB adds it next to
+``lambda_u * L_u``, and computed from the strong logits that carry the gradient
+(``pseudo_label`` may get them detached). It is computed on the local batch (as in USB), so
+under DDP it is the mean of per-rank values.
 """
 
 from __future__ import annotations
@@ -71,10 +73,9 @@ class FreeMatch(SSLMethod):
         mask = max_prob >= self.class_thresholds()[labels]
         return PseudoLabels(labels=labels, weight=mask.float(), mask=mask)
 
-    def unlabeled_loss(self, logits_strong: torch.Tensor, pl: PseudoLabels) -> torch.Tensor:
-        """Masked cross-entropy of the strong views plus the weighted fairness loss."""
-        fairness = self.fairness_loss(logits_strong, pl.mask)
-        return super().unlabeled_loss(logits_strong, pl) + self.fairness_weight * fairness
+    def extra_loss(self, logits_strong: torch.Tensor, pl: PseudoLabels) -> torch.Tensor:
+        """The weighted fairness loss, outside the unlabeled loss and its warm-up weight."""
+        return self.fairness_weight * self.fairness_loss(logits_strong, pl.mask)
 
     def _update_statistics(self, probs: torch.Tensor) -> None:
         """One EMA step of ``tau_t``, ``p_t`` and ``h_t`` from the all-rank weak probabilities."""

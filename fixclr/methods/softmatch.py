@@ -2,7 +2,8 @@
 
 With uniform alignment (``softmatch.dist_align``), the weak-view probabilities are first
 aligned to the uniform prior: ``q' = SumNorm(q * u / pbar_t)``, ``u = 1/C`` and
-``pbar_t = m pbar_{t-1} + (1 - m) mean_b q_b`` (initialised to ``1/C``). The confidence
+``pbar_t = m pbar_{t-1} + (1 - m) mean_b q_b``; ``pbar_1`` is the first batch's mean, as in USB
+(``softmatch.dist_align_init: batch``), or ``pbar_0 = 1/C`` (``uniform``). The confidence
 ``c_b = max(q'_b)`` then has running mean and variance
 ``mu_t = m mu_{t-1} + (1 - m) mean_b c_b`` (initialised to ``1/C``) and
 ``var_t = m var_{t-1} + (1 - m) var_b c_b`` (unbiased batch variance; initialised to 1; a
@@ -37,9 +38,11 @@ class SoftMatch(SSLMethod):
         self.ema_decay = float(settings["ema_decay"])
         self.dist_align = bool(settings["dist_align"])
         self.n_sigma = float(settings["n_sigma"])
+        from_first_batch = settings["dist_align_init"] == "batch"
         self.register_buffer("confidence_mean", torch.tensor(1.0 / num_classes))
         self.register_buffer("confidence_var", torch.tensor(1.0))
         self.register_buffer("prob_mean", torch.full((num_classes,), 1.0 / num_classes))
+        self.register_buffer("prob_mean_set", torch.tensor(not from_first_batch))  # False: next batch sets it
 
     def align(self, probs: torch.Tensor) -> torch.Tensor:
         """Uniform distribution alignment ``SumNorm(q / pbar_t)`` (the uniform prior cancels)."""
@@ -59,12 +62,18 @@ class SoftMatch(SSLMethod):
         probs = logits_weak.detach().float().softmax(dim=-1)
         labels = probs.argmax(dim=-1)
         if self.dist_align:
-            self.prob_mean.lerp_(all_gather_nograd(probs).mean(dim=0), 1.0 - self.ema_decay)
+            self._update_prob_mean(all_gather_nograd(probs).mean(dim=0))
             probs = self.align(probs)
         confidence = probs.max(dim=-1).values
         self._update_confidence_statistics(all_gather_nograd(confidence))
         weight = self.weights(confidence)
         return PseudoLabels(labels=labels, weight=weight, mask=weight >= ANCHOR_MIN_WEIGHT)
+
+    def _update_prob_mean(self, batch_mean: torch.Tensor) -> None:
+        """One EMA step of ``pbar_t``; the first step of a ``batch`` start copies the batch mean."""
+        weight = torch.where(self.prob_mean_set, 1.0 - self.ema_decay, 1.0)  # no host sync
+        self.prob_mean.lerp_(batch_mean, weight.to(self.prob_mean.dtype))
+        self.prob_mean_set.fill_(True)
 
     def _update_confidence_statistics(self, confidence: torch.Tensor) -> None:
         """One EMA step of ``mu_t`` and ``var_t`` from the all-rank confidences."""

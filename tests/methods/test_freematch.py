@@ -58,13 +58,13 @@ def sum_normalised(values):
     return [v / total for v in values]
 
 
-def test_unlabeled_loss_adds_the_weighted_fairness_loss(make_method, as_logits):
+def test_fairness_loss_is_the_extra_term_outside_the_unlabeled_loss(make_method, as_logits):
     method = make_method("freematch", 3, 100, SETTINGS)
     weak = as_logits([[0.7, 0.2, 0.1], [0.6, 0.3, 0.1], [0.1, 0.2, 0.7], [0.35, 0.4, 0.25]])
     strong = as_logits([[0.6, 0.3, 0.1], [0.5, 0.2, 0.3], [0.2, 0.2, 0.6], [0.3, 0.5, 0.2]])
     strong.requires_grad_(True)
     pl = method.pseudo_label(weak, strong.detach(), torch.arange(4), step=0)
-    assert pl.mask.all() and pl.extra_loss is None
+    assert pl.mask.all()
     # EMAs after the step (see the threshold test): p_t and h_t.
     p = [(1 / 3 + 0.4375) / 2, (1 / 3 + 0.275) / 2, (1 / 3 + 0.2875) / 2]
     h = [(1 / 3 + 0.5) / 2, (1 / 3 + 0.25) / 2, (1 / 3 + 0.25) / 2]
@@ -76,9 +76,10 @@ def test_unlabeled_loss_adds_the_weighted_fairness_loss(make_method, as_logits):
     assert method.fairness_loss(strong, pl.mask).item() == pytest.approx(fairness, rel=1e-5)
     # Pseudo-labels 0, 0, 2, 1 all trusted: CE = -mean(log 0.6, log 0.5, log 0.6, log 0.5).
     cross_entropy = -(2 * math.log(0.6) + 2 * math.log(0.5)) / 4
-    loss = method.unlabeled_loss(strong, pl)
-    assert loss.item() == pytest.approx(cross_entropy + 0.1 * fairness, rel=1e-5)
-    loss.backward()
+    assert method.unlabeled_loss(strong, pl).item() == pytest.approx(cross_entropy, rel=1e-5)
+    extra = method.extra_loss(strong, pl)  # the loop adds it outside the unlabeled warm-up weight
+    assert extra.item() == pytest.approx(0.1 * fairness, rel=1e-5)
+    extra.backward()
     assert strong.grad is not None and strong.grad.abs().sum() > 0
 
 
@@ -106,3 +107,4 @@ def test_no_trusted_sample_gives_a_zero_fairness_loss(make_method, as_logits):
     assert not pl.mask.any()
     assert method.fairness_loss(uniform, pl.mask).item() == 0.0
     assert method.unlabeled_loss(uniform, pl).item() == 0.0
+    assert method.extra_loss(uniform, pl).item() == 0.0

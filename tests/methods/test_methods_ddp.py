@@ -1,4 +1,8 @@
-"""Two gloo ranks on CPU, each with half of every batch, reach the statistics of one process."""
+"""Two gloo ranks on CPU, each with half of every batch, reach the statistics of one process.
+
+Every registered SSL method is walked (the stateless ones too: their outputs must not depend on
+the rank either).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from fixclr.methods import METHODS
 
 WORLD_SIZE, LOCAL_BATCH, STEPS = 2, 5, 3
 NUM_CLASSES, NUM_UNLABELED = 4, 40
-NAMES = ["flexmatch", "freematch", "softmatch"]
+NAMES = [name for name in METHODS.names() if METHODS.get(name).uses_unlabeled]
 
 
 def _global_batches():
@@ -51,6 +55,7 @@ def test_two_ranks_compute_what_one_process_computes(tmp_path, method_config):
     method_config.update(threshold=0.7)
     method_config["freematch"]["ema_decay"] = 0.5
     method_config["softmatch"]["ema_decay"] = 0.5
+    method_config["debiaspl"]["ema_decay"] = 0.5
     init_file = str(tmp_path / "init")
     mp.spawn(_worker, args=(init_file, str(tmp_path), method_config), nprocs=WORLD_SIZE, join=True)
     single = _run(method_config, slice(None))
@@ -68,3 +73,5 @@ def test_two_ranks_compute_what_one_process_computes(tmp_path, method_config):
                         got_tensor, expected_tensor[part], msg=f"{name} step {step} rank {rank}"
                     )
     assert (single["flexmatch"][1]["learning_status"] >= 0).sum() > 0
+    assert not torch.allclose(single["debiaspl"][1]["class_prior"], torch.full((NUM_CLASSES,), 1 / NUM_CLASSES))
+    assert not torch.equal(single["softmatch"][1]["prob_mean"], torch.full((NUM_CLASSES,), 1 / NUM_CLASSES))

@@ -1,4 +1,7 @@
-"""Every SSL method: registered, statistics in ``state_dict``, and a checkpoint round-trip resumes exactly."""
+"""Every SSL method: registered, statistics in ``state_dict``, and a checkpoint round-trip resumes exactly.
+
+The methods come from the live registry: a new method must declare its buffers in ``STATEFUL``.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +13,21 @@ import torch
 from fixclr.methods import METHODS
 
 NUM_CLASSES, NUM_UNLABELED, BATCH = 4, 20, 8
+SSL_METHODS = [name for name in METHODS.names() if METHODS.get(name).uses_unlabeled]
 STATEFUL = {
+    "fixmatch": set(),
+    "defixmatch": set(),
     "flexmatch": {"learning_status"},
     "freematch": {"global_threshold", "class_confidence", "label_histogram"},
-    "softmatch": {"confidence_mean", "confidence_var", "prob_mean"},
+    "softmatch": {"confidence_mean", "confidence_var", "prob_mean", "prob_mean_set"},
+    "debiaspl": {"class_prior"},
 }
 # Small decays so that a few updates move the statistics far from their initial values.
 FAST = {
     "threshold": 0.6,
     "freematch": {"ema_decay": 0.5},
     "softmatch": {"ema_decay": 0.5},
+    "debiaspl": {"ema_decay": 0.5},
 }
 
 
@@ -33,11 +41,20 @@ def batches(count: int):
         yield weak, strong, idx
 
 
-def test_the_new_methods_are_registered():
-    assert {"flexmatch", "freematch", "softmatch"} <= set(METHODS.names())
+def test_every_ssl_method_declares_its_state():
+    assert set(STATEFUL) == set(SSL_METHODS)
+    assert {"flexmatch", "freematch", "softmatch", "defixmatch", "debiaspl"} <= set(METHODS.names())
 
 
-@pytest.mark.parametrize("name", sorted(STATEFUL))
+def _losses(method, weak, strong, pl):
+    """Every loss term the loop asks of ``method`` (labeled ones with the batch as labeled images)."""
+    targets = weak.argmax(dim=1).roll(1)
+    labeled_strong = strong if method.uses_labeled_strong else None
+    supervised, labeled_term = method.labeled_losses(weak, labeled_strong, targets, step=2)
+    return supervised, labeled_term, method.unlabeled_loss(strong, pl), method.extra_loss(strong, pl)
+
+
+@pytest.mark.parametrize("name", SSL_METHODS)
 def test_checkpoint_round_trip_resumes_identically(make_method, name):
     method = make_method(name, NUM_CLASSES, NUM_UNLABELED, FAST)
     initial = {key: value.clone() for key, value in method.state_dict().items()}
@@ -60,6 +77,8 @@ def test_checkpoint_round_trip_resumes_identically(make_method, name):
     assert torch.equal(got.labels, expected.labels)
     assert torch.equal(got.weight, expected.weight)
     assert torch.equal(got.mask, expected.mask)
-    assert torch.equal(resumed.unlabeled_loss(strong, got), method.unlabeled_loss(strong, expected))
+    for got_loss, expected_loss in zip(_losses(resumed, weak, strong, got), _losses(method, weak, strong, expected),
+                                       strict=True):
+        assert (got_loss is None and expected_loss is None) or torch.equal(got_loss, expected_loss)
     for key, value in method.state_dict().items():
         assert torch.equal(resumed.state_dict()[key], value), key

@@ -62,8 +62,45 @@ def test_weights_and_emas_after_three_updates(make_method, as_logits):
     assert pl.mask.tolist() == [True, False, True, True]
 
 
-def test_uniform_alignment_divides_by_the_running_mean_probability(make_method, as_logits):
+def aligned_confidence(probs, prob_mean):
+    """max of SumNorm(q / pbar) for one sample."""
+    ratios = [q / p for q, p in zip(probs, prob_mean)]
+    return max(ratios) / sum(ratios)
+
+
+def test_alignment_starts_from_the_first_batch_mean_as_in_usb(make_method, as_logits):
     method = make_method("softmatch", 2, 100, {"softmatch": {"ema_decay": 0.5, "dist_align": True}})
+    assert method.cfg["softmatch"]["dist_align_init"] == "batch"  # the default
+    # Step 1: the running mean becomes the batch mean (0.7, 0.3), not (1/2 + 0.7, 1/2 + 0.3) / 2.
+    first = [[0.8, 0.2], [0.6, 0.4]]
+    method.pseudo_label(as_logits(first), as_logits(first), torch.arange(2), step=0)
+    assert method.prob_mean.tolist() == pytest.approx([0.7, 0.3])
+    confidences = [12 / 19, 14 / 23]  # (0.8/0.7, 0.2/0.3) -> (12/19, 7/19); (0.6/0.7, 0.4/0.3) -> (9/23, 14/23)
+    assert [aligned_confidence(q, [0.7, 0.3]) for q in first] == pytest.approx(confidences)
+    mean = 0.5 * 0.5 + 0.5 * sum(confidences) / 2
+    var = 0.5 * 1.0 + 0.5 * (confidences[0] - confidences[1]) ** 2 / 2
+
+    # Step 2: batch mean (0.55, 0.45), so pbar = 0.5 (0.7, 0.3) + 0.5 (0.55, 0.45) = (0.625, 0.375).
+    second = [[0.9, 0.1], [0.55, 0.45], [0.2, 0.8]]
+    pl = method.pseudo_label(as_logits(second), as_logits(second), torch.arange(3), step=1)
+    assert method.prob_mean.tolist() == pytest.approx([0.625, 0.375])
+    # (36/25, 4/15) -> 27/32; (22/25, 30/25) -> 15/26; (8/25, 32/15) -> 20/23.
+    confidences = [27 / 32, 15 / 26, 20 / 23]
+    assert [aligned_confidence(q, [0.625, 0.375]) for q in second] == pytest.approx(confidences)
+    batch_mean = sum(confidences) / 3
+    mean = 0.5 * mean + 0.5 * batch_mean
+    var = 0.5 * var + 0.5 * sum((c - batch_mean) ** 2 for c in confidences) / 2
+    assert (mean, var) == pytest.approx((0.6617407, 0.2631907), abs=1e-6)
+    assert method.confidence_mean.item() == pytest.approx(mean)
+    assert method.confidence_var.item() == pytest.approx(var)
+    assert pl.weight.tolist() == pytest.approx([1.0, 0.9467996, 1.0], rel=1e-5)
+    assert [gaussian_weight(c, mean, var) for c in confidences] == pytest.approx([1.0, 0.9467996, 1.0], rel=1e-6)
+    assert pl.labels.tolist() == [0, 0, 1]  # from the unaligned view
+
+
+def test_uniform_alignment_divides_by_the_running_mean_probability(make_method, as_logits):
+    method = make_method("softmatch", 2, 100,
+                         {"softmatch": {"ema_decay": 0.5, "dist_align": True, "dist_align_init": "uniform"}})
     assert method.prob_mean.tolist() == [0.5, 0.5]
     # Mean probability (0.7, 0.3) -> running mean (0.6, 0.4).
     weak = as_logits([[0.8, 0.2], [0.6, 0.4]])
