@@ -26,7 +26,7 @@ def _variants(folds) -> list[str]:
 
 
 @pytest.mark.parametrize(("name", "domains", "folds"), [
-    ("grid", 4, 120),  # 10 variants x 4 targets x 3 seeds
+    ("grid", 4, 168),  # 14 variants x 4 targets x 3 seeds
     ("ablation", 4, 96),  # 8 variants x 4 targets x 3 seeds (the reference rows are the grid's)
     ("many_domains", 6, 54),  # 3 variants x 6 targets x 3 seeds
 ])
@@ -43,7 +43,7 @@ def test_dry_run_lists_every_job(tmp_path, name, domains, folds):
 
 def test_grid_crosses_every_method_with_fixclr():
     folds = expand_folds(load_sweep(CONFIGS / "grid.yaml"))
-    methods = ["erm", "fixmatch", "flexmatch", "freematch", "softmatch"]
+    methods = ["erm", "fixmatch", "flexmatch", "freematch", "softmatch", "defixmatch", "debiaspl"]
     assert _variants(folds) == [name for method in methods for name in (method, f"{method}+fixclr")]
     assert {fold.spec["train"]["labels_per_class"] for fold in folds} == {10}
     assert {fold.spec["train"]["seed"] for fold in folds} == {0, 1, 2}
