@@ -9,8 +9,9 @@ cross-entropy of the labeled weak and strong views (``w = defixmatch.labeled_str
     L = (1 - w) CE(weak_l, y) + w CE(strong_l, y)
         + lambda_u [ mean_u mask_u CE(strong_u, yhat_u) - mean_l mask_l CE(strong_l, yhat_l) ]
 
-For the model the correct labels are the minimiser of the labeled term, so the debiased risk
-stays unbiased whatever the pseudo-labels are (the paper's point). No running state.
+Labeled and unlabeled images come from the same distribution, so the two pseudo-label terms have
+the same expectation: their difference has mean zero and the loss estimates the supervised risk
+without bias, whatever the pseudo-labels are (the paper's point). No running state.
 """
 
 from __future__ import annotations
