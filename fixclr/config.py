@@ -127,7 +127,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "lr": (0.0, None, True, False),  # 0 is allowed: a fold that only evaluates its starting weights
     "momentum": (0.0, 1.0, True, False),
     "weight_decay": (0.0, None, True, False),
-    "threshold": (0.0, 1.0, False, True),
+    "threshold": (0.0, 1.0, True, True),  # 0: every pseudo-label is trusted (tests, ablations)
     "threads": (0, None, True, False),
     "num_workers": (0, None, True, False),
     "eval_batch_size": (1, None, True, False),

@@ -120,7 +120,7 @@ def other_root_sweep(fold: Path, tmp_path: Path) -> list[str]:
 CASES = {
     "lr-negative": (override("lr=-1"), "'lr' must be >= 0"),
     "threads-negative": (override("threads=-1"), "'threads' must be >= 0"),
-    "threshold-above-1": (override("threshold=2"), "'threshold' must be in (0.0, 1.0]"),
+    "threshold-above-1": (override("threshold=2"), "'threshold' must be in [0.0, 1.0]"),
     "lambda-negative": (override("fixclr.lambda=-1"), "'fixclr.lambda' must be >= 0"),
     "temperature-zero": (override("fixclr.temperature=0"), "'fixclr.temperature' must be > 0"),
     "lr-not-a-number": (override("lr=fast"), "'lr' must be a number"),
