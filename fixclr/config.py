@@ -48,7 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "defixmatch": {"labeled_strong_weight": 0.5},  # supervised CE = (1 - w) weak + w strong view (paper: 1/2)
     "debiaspl": {"tau": 0.4, "ema_decay": 0.999},  # debiasing strength (paper: 0.4), EMA decay of the class marginal
     "variant": None,  # name of the variant in results tables; default <method>[+<regularizer>]
-    "backbone": "cnn",  # cnn | resnet18 | resnet50
+    "backbone": "cnn",  # cnn | resnet18 | resnet50 | timm:<model> (optional dependency timm)
     "width": 16,  # channels of the small CNN's first stage
     "pretrained": False,  # ImageNet weights (ResNets), from `weights` or torch's cache
     "weights": None,  # explicit weights file for pretrained ResNets
@@ -76,6 +76,9 @@ DEFAULTS: dict[str, Any] = {
     "dtype": "float32",  # float64: parameters and activations in double (CPU exactness checks)
     "threads": 0,  # torch CPU threads; 0 keeps torch's default
     "num_workers": 0,  # reserved for streamed reading; images are read into memory
+    "precision": "auto",  # auto (bf16 on CUDA with bf16, else fp16 + grad scaler; fp32 on CPU) | bf16 | fp16 | fp32
+    "tf32": True,  # TF32 in CUDA matmuls and cuDNN convolutions (Ampere and later); no effect on CPU
+    "compile": False,  # torch.compile the model (not the augmenter or the loss); ignored with a message where unavailable
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -84,9 +87,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "fixclr.embedding": ("projection", "features"),
     "fixclr.views": ("weak", "strong"),
     "softmatch.dist_align_init": ("batch", "uniform"),
-    "backbone": ("cnn", "resnet18", "resnet50"),
     "device": ("auto", "cpu", "cuda"),
     "dtype": ("float32", "float64"),
+    "precision": ("auto", "bf16", "fp16", "fp32"),
 }
 REQUIRED = ("manifest", "split", "target_domain", "out_dir")
 # Keys that do not change what is computed: left out of the config hash so that a checkpoint
@@ -256,7 +259,19 @@ def validate(cfg: dict) -> dict:
     if cfg["fixclr"]["attract"] and cfg["fixclr"]["negatives"] == "instance":
         raise ConfigError("config keys 'fixclr.attract: true' and 'fixclr.negatives: instance' do not combine "
                           "(one view per image: no positives to attract)")
+    if cfg["dtype"] == "float64" and cfg["precision"] in ("bf16", "fp16"):
+        raise ConfigError(f"config keys 'dtype: float64' and 'precision: {cfg['precision']}' do not combine "
+                          "(float64 is for exactness checks: use precision auto or fp32)")
     from fixclr.methods import METHODS  # late: importing the methods imports torch
+    from fixclr.models.backbones import BACKBONES, backbone_spec, is_timm_backbone
+
+    if cfg["backbone"] not in BACKBONES and not is_timm_backbone(cfg["backbone"]):
+        raise ConfigError(f"config key 'backbone' must be one of {', '.join(BACKBONES.names())}, timm:<model>; "
+                          f"got {cfg['backbone']!r}")
+    try:
+        backbone_spec(cfg["backbone"])  # a timm model timm knows, and timm installed
+    except ValueError as error:
+        raise ConfigError(f"config key 'backbone': {error}") from None
 
     if cfg["method"] not in METHODS:
         raise ConfigError(f"config key 'method': unknown SSL method {cfg['method']!r}; known: {', '.join(METHODS.names())}")

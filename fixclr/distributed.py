@@ -50,6 +50,15 @@ def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def all_reduce_min(x: torch.Tensor) -> torch.Tensor:
+    """Minimum of ``x`` over ranks (a new tensor; no gradient)."""
+    if not is_distributed():
+        return x
+    x = x.detach().clone()
+    dist.all_reduce(x, op=dist.ReduceOp.MIN)
+    return x
+
+
 def env_rank_info() -> tuple[int, int, int]:
     """(rank, world_size, local_rank) from torchrun's variables, else SLURM's, else (0, 1, 0)."""
     env = os.environ

@@ -11,27 +11,34 @@ unweighted extra term: ``SSLMethod.labeled_losses`` and ``extra_loss``).
 FixCLR's embeddings are the labeled images' (weak view; true labels) and the unlabeled images'
 (``fixclr.views``; pseudo-labels, valid where the method's mask says so unless
 ``fixclr.use_mask: false``). Every logged figure is reduced over ranks, so it is the global one.
+
+A step never waits for the device: its figures are summed on the device and brought to the host
+(and reduced over ranks) only by ``step_figures``/``check_finite``, at evaluation and checkpoint
+steps. A non-finite loss is recorded on the device (its first step and figures), and the fold
+stops at the next such check naming that first step; no checkpoint or metrics line is written
+after it. Forward passes run under the autocast of ``precision`` (``fixclr.precision``).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from contextlib import nullcontext
 
 import torch
 from torch import nn
 
 from fixclr.augment import Augmenter
 from fixclr.data.loader import FoldData, ImageSet, StepSampler
-from fixclr.distributed import all_reduce_sum, convert_batchnorm, rank, world_size
+from fixclr.distributed import all_reduce_min, all_reduce_sum, convert_batchnorm, rank, world_size
 from fixclr.errors import UserError
 from fixclr.losses import fixclr_loss
 from fixclr.methods import METHODS
 from fixclr.models import at_least_float32, build_model
+from fixclr.precision import autocast, cuda_has_bf16, grad_scaler, maybe_compile, select_precision, set_tf32
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet statistics, for every backbone
 STEP_STATS = ("loss", "loss_labeled", "loss_unlabeled", "loss_fixclr", "unlabeled", "masked", "masked_correct", "correct")
+NO_BAD_STEP = 2**62  # the device-side record of the first non-finite step while there is none
 
 
 class NonFiniteLossError(UserError, FloatingPointError):
@@ -48,6 +55,9 @@ class Trainer:
 
     def __init__(self, cfg: dict, data: FoldData, device: torch.device):
         self.cfg, self.data, self.device = cfg, data, device
+        self.precision = select_precision(cfg["precision"], device.type, device.type == "cuda" and cuda_has_bf16(device))
+        if device.type == "cuda":
+            set_tf32(cfg["tf32"])
         num_classes = len(data.classes)
         torch.manual_seed(cfg["seed"])
         model = build_model(cfg, num_classes)
@@ -59,10 +69,13 @@ class Trainer:
         if world_size() > 1:
             self.train_model = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[device] if device.type == "cuda" else None, broadcast_buffers=False)
+        if cfg["compile"]:
+            self.train_model = maybe_compile(self.train_model, device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False) if cfg["ema_decay"] > 0 else None
         self.method = METHODS.get(cfg["method"])(cfg, num_classes, len(data.unlabeled)).to(device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
-                                         nesterov=cfg["nesterov"], weight_decay=cfg["weight_decay"])
+                                         nesterov=cfg["nesterov"], weight_decay=cfg["weight_decay"],
+                                         fused=True if self.precision == "fp16" and device.type == "cuda" else None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: cosine_lr_factor(s, cfg["steps"]))
         mu = cfg["mu"] if self.method.uses_unlabeled else 0
         self.sampler = StepSampler(cfg["seed"], data.labeled_sizes, len(data.unlabeled), cfg["batch_size"], mu,
@@ -71,8 +84,12 @@ class Trainer:
         self.weak = Augmenter("weak", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD)
         self.strong = Augmenter("strong", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD)
         self.plain = Augmenter("none", flip=False, image_size=size, mean=MEAN, std=STD)  # evaluation
-        self.autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+        self.autocast = autocast(self.precision, device)
+        self.scaler = grad_scaler(self.precision, device)  # fp16 only; the fused SGD keeps its inf check on the device
         self.step = 0
+        self.figure_sums = torch.zeros(len(STEP_STATS), dtype=torch.float64, device=device)  # since step_figures
+        self.first_bad_step = torch.tensor(NO_BAD_STEP, device=device)
+        self.bad_figures = torch.zeros(4, dtype=torch.float64, device=device)  # the losses at first_bad_step
 
     # ----- state (everything exact resume needs besides the global RNGs) -----
     def state_dict(self) -> dict:
@@ -83,6 +100,7 @@ class Trainer:
             "method": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -93,6 +111,7 @@ class Trainer:
         self.method.load_state_dict(state["method"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
 
     # ----- training -----
     def warmup_factor(self, step: int, fraction: float) -> float:
@@ -113,8 +132,8 @@ class Trainer:
         """Images forwarded per step over all ranks."""
         return self.sampler.batch_size * (1 + self.method.uses_labeled_strong) + 2 * self.sampler.unlabeled_batch
 
-    def train_step(self) -> dict[str, float]:
-        """One optimisation step at ``self.step``; returns the global losses and pseudo-label counts."""
+    def train_step(self) -> None:
+        """One optimisation step at ``self.step``; its losses and pseudo-label counts are added to ``figure_sums``."""
         step, data = self.step, self.data
         batch = self.sampler.indices(step).to(self.device)
         labeled = data.labeled.images[batch.labeled_index]
@@ -156,19 +175,41 @@ class Trainer:
         if extra is not None:  # outside the unlabeled warm-up weight (FreeMatch's fairness, as in USB)
             loss = loss + extra
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.scheduler.step()
         self._update_ema()
         self.step += 1
         figures = torch.stack([loss / world_size(), loss_labeled / world_size(), loss_unlabeled / world_size(),
                                loss_fixclr / world_size(), *(stats[k] for k in STEP_STATS[4:])]).detach().double()
-        reduced = all_reduce_sum(figures).tolist()
-        if not math.isfinite(reduced[0]):
-            raise NonFiniteLossError(
-                f"non-finite training loss at step {step}: loss={reduced[0]}, labeled={reduced[1]}, "
-                f"unlabeled={reduced[2]}, fixclr={reduced[3]} (lower lr or check the data)")
-        return dict(zip(STEP_STATS, reduced))
+        self._record(step, figures)
+
+    @torch.no_grad()
+    def _record(self, step: int, figures: torch.Tensor) -> None:
+        """Add a step's figures to ``figure_sums``; remember the first step with a non-finite loss (on the device)."""
+        self.figure_sums += figures
+        newly_bad = ~torch.isfinite(figures[0]) & (self.first_bad_step == NO_BAD_STEP)
+        self.bad_figures = torch.where(newly_bad, figures[:4], self.bad_figures)
+        self.first_bad_step = torch.where(newly_bad, step, self.first_bad_step)
+
+    def check_finite(self) -> None:
+        """Raise NonFiniteLossError naming the first step (on any rank) whose loss was not finite."""
+        first_bad = all_reduce_min(self.first_bad_step)
+        if first_bad.item() == NO_BAD_STEP:
+            return
+        loss, labeled, unlabeled, fixclr = all_reduce_sum(
+            torch.where(self.first_bad_step == first_bad, self.bad_figures, 0.0)).tolist()
+        raise NonFiniteLossError(
+            f"non-finite training loss at step {first_bad.item()}: loss={loss}, labeled={labeled}, "
+            f"unlabeled={unlabeled}, fixclr={fixclr} (lower lr or check the data)")
+
+    def step_figures(self) -> dict[str, float]:
+        """Sums over ranks and steps of the step figures since the last call (after ``check_finite``)."""
+        self.check_finite()
+        sums = all_reduce_sum(self.figure_sums).tolist()
+        self.figure_sums.zero_()
+        return dict(zip(STEP_STATS, sums))
 
     def _with_unlabeled(self, embedded: tuple, z_weak: torch.Tensor, z_strong: torch.Tensor, pseudo) -> tuple:
         """FixCLR inputs extended with the unlabeled view ``fixclr.views``, its pseudo-labels and validity."""

@@ -62,9 +62,14 @@ def split_path(sweep: dict, dataset: str, labels_per_class: int, seed: int) -> P
     return Path(sweep["results_dir"], "splits", dataset, f"n{labels_per_class}_s{seed}.json")
 
 
+def backbone_slug(backbone: str) -> str:
+    """A backbone's name in file and folder names: ``timm:<model>`` becomes ``timm-<model>`` (no ':')."""
+    return backbone.replace(":", "-")
+
+
 def weights_path(sweep: dict, backbone: str) -> Path:
     """The local ImageNet weights file of a pretrained backbone."""
-    return Path(sweep["weights_dir"], f"{backbone}.pth")
+    return Path(sweep["weights_dir"], f"{backbone_slug(backbone)}.pth")
 
 
 def variant_name(variant: dict) -> str:
@@ -372,7 +377,7 @@ def expand_folds(sweep: dict) -> list[Fold]:
             grid["seeds"], targets,
         ):
             run_dir = Path(
-                sweep["results_dir"], "runs", dataset, backbone + ("-pt" if pretrained else ""),
+                sweep["results_dir"], "runs", dataset, backbone_slug(backbone) + ("-pt" if pretrained else ""),
                 variant_name(variant), target, f"n{labels}", f"s{seed}",
             )
             spec = _fold_spec(sweep, dataset, backbone, pretrained, variant, labels, seed, target, run_dir)

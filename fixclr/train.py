@@ -95,7 +95,7 @@ def summarize(cfg: dict, trainer, history: list[dict], wall_s: float, train_s: f
 
 def _train(cfg: dict, out: Path, device: torch.device) -> dict:
     from fixclr.data.loader import load_fold
-    from fixclr.engine import STEP_STATS, Trainer
+    from fixclr.engine import Trainer
 
     started, is_main = time.perf_counter(), rank() == 0
     chash = fold_config.config_hash(cfg)
@@ -110,13 +110,13 @@ def _train(cfg: dict, out: Path, device: torch.device) -> dict:
     if is_main:
         atomic_write_text(out / "config.yaml", fold_config.to_yaml(cfg))
         atomic_write_text(metrics, "".join(json.dumps(r) + "\n" for r in history))
-    sums, since, tick = dict.fromkeys(STEP_STATS, 0.0), 0, time.perf_counter()
+    since, tick = 0, time.perf_counter()
     while trainer.step < cfg["steps"]:
-        for key, value in trainer.train_step().items():
-            sums[key] += value
+        trainer.train_step()  # no host sync: its figures stay on the device until step_figures
         since += 1
         step = trainer.step
         if step % cfg["eval_every"] == 0 or step == cfg["steps"]:
+            sums = trainer.step_figures()  # raises NonFiniteLossError naming the first non-finite step
             elapsed = time.perf_counter() - tick
             train_s += elapsed
             record = evaluation_record(trainer, sums, since, elapsed)
@@ -125,11 +125,13 @@ def _train(cfg: dict, out: Path, device: torch.device) -> dict:
                 append_text(metrics, json.dumps(record) + "\n")
                 print(f"step {step}/{cfg['steps']} loss {record['loss']:.4f} target {record['target_acc']:.2f} "
                       f"val {record['val_acc_mean']:.2f} mask {record['mask_rate']} {record['images_per_s']:.0f} img/s", flush=True)
-            sums, since, tick = dict.fromkeys(STEP_STATS, 0.0), 0, time.perf_counter()
-        if step % cfg["checkpoint_every"] == 0 and step < cfg["steps"] and is_main:
-            wall = wall_before + time.perf_counter() - started
-            save_checkpoint(checkpoint, {"trainer": trainer.state_dict(), "history": history, "wall_s": wall,
-                                         "train_s": train_s}, chash)
+            since, tick = 0, time.perf_counter()
+        if step % cfg["checkpoint_every"] == 0 and step < cfg["steps"]:
+            trainer.check_finite()  # never checkpoint weights that a non-finite step has touched
+            if is_main:
+                wall = wall_before + time.perf_counter() - started
+                save_checkpoint(checkpoint, {"trainer": trainer.state_dict(), "history": history, "wall_s": wall,
+                                             "train_s": train_s}, chash)
     result = summarize(cfg, trainer, history, wall_before + time.perf_counter() - started, train_s)
     if is_main:
         atomic_write_json(out / "result.json", result)

@@ -1,16 +1,23 @@
-"""Feature extractors: a small CNN for 32x32 images and torchvision ResNets.
+"""Feature extractors: a small CNN for 32x32 images, torchvision ResNets and timm models.
 
 Every backbone maps images (N, 3, H, W) to features (N, out_dim) and exposes ``out_dim``.
+``BACKBONES`` names the built-in ones; ``timm:<model>`` names any timm model (optional dependency).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
 
+from fixclr.models import timm_backbones
+from fixclr.models.timm_backbones import is_timm_backbone
 from fixclr.models.weights import WeightsError, load_imagenet_state_dict
+from fixclr.registry import Registry
 
 
 def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -56,12 +63,44 @@ class ResNetFeatures(nn.Module):
         return self.net(x)
 
 
+@dataclass(frozen=True)
+class BackboneSpec:
+    """How to build a backbone: ``build(width, pretrained, weights)``, and where its pretrained weights come from."""
+
+    build: Callable[[int, bool, "str | Path | None"], nn.Module]
+    weights: str  # none (random init only) | torchvision | timm
+
+
+def _small_cnn(width: int, pretrained: bool, weights: str | Path | None) -> SmallCNN:
+    if pretrained:
+        raise WeightsError("backbone 'cnn' has no pretrained weights; set pretrained: false")
+    return SmallCNN(width)
+
+
+def _resnet(name: str, width: int, pretrained: bool, weights: str | Path | None) -> ResNetFeatures:
+    return ResNetFeatures(name, pretrained, weights)
+
+
+BACKBONES: Registry[BackboneSpec] = Registry("backbone")
+BACKBONES.register("cnn")(BackboneSpec(_small_cnn, "none"))
+BACKBONES.register("resnet18")(BackboneSpec(partial(_resnet, "resnet18"), "torchvision"))
+BACKBONES.register("resnet50")(BackboneSpec(partial(_resnet, "resnet50"), "torchvision"))
+
+
+def _timm(name: str, width: int, pretrained: bool, weights: str | Path | None) -> nn.Module:
+    return timm_backbones.TimmFeatures(name, pretrained, weights)
+
+
+def backbone_spec(name: str) -> BackboneSpec:
+    """The spec of a registered backbone or of ``timm:<model>``; an unknown name raises ValueError."""
+    if is_timm_backbone(name):
+        timm_backbones.check_timm_backbone(name)
+        return BackboneSpec(partial(_timm, name), "timm")
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES.names())}, timm:<model>")
+    return BACKBONES.get(name)
+
+
 def build_backbone(name: str, width: int = 16, pretrained: bool = False, weights: str | Path | None = None) -> nn.Module:
-    """``cnn`` (random init only), ``resnet18`` or ``resnet50`` (random or ImageNet weights)."""
-    if name == "cnn":
-        if pretrained:
-            raise WeightsError("backbone 'cnn' has no pretrained weights; set pretrained: false")
-        return SmallCNN(width)
-    if name in ("resnet18", "resnet50"):
-        return ResNetFeatures(name, pretrained, weights)
-    raise ValueError(f"unknown backbone {name!r}; known: cnn, resnet18, resnet50")
+    """The backbone ``name`` (``cnn``, ``resnet18``, ``resnet50``, ``timm:<model>``), random or pretrained."""
+    return backbone_spec(name).build(width, pretrained, weights)

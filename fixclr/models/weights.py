@@ -1,8 +1,9 @@
-"""ImageNet weights for the ResNet backbones: local lookup for compute nodes, download for login nodes.
+"""ImageNet weights of the pretrained backbones: local lookup for compute nodes, download for login nodes.
 
 Compute nodes have no internet, so training only ever reads a file: the ``weights`` path of the
-config, else torch's hub cache (``$TORCH_HOME/hub/checkpoints/<torchvision file name>``).
-``fixclr weights --backbone resnet18 [--out PATH]`` downloads it once on a machine with internet.
+config, else torch's hub cache (``$TORCH_HOME/hub/checkpoints/<torchvision file name>``, or
+``timm-<model>.pth`` for ``timm:<model>``). ``fixclr weights --backbone resnet18 [--out PATH]``
+(or ``--backbone timm:<model>``) downloads it once on a machine with internet.
 """
 
 from __future__ import annotations
@@ -53,18 +54,29 @@ def load_imagenet_state_dict(backbone: str, path: str | Path | None = None) -> d
 
 
 def main(argv: list[str]) -> int:
-    """``fixclr weights --backbone NAME [--out PATH]``: download ImageNet weights (needs internet)."""
+    """``fixclr weights --backbone NAME [--out PATH] [--source FILE]``: download ImageNet weights (needs internet)."""
+    from fixclr.models import timm_backbones
+
     parser = argparse.ArgumentParser(prog="fixclr weights", description=main.__doc__)
-    parser.add_argument("--backbone", required=True, choices=sorted(WEIGHT_ENUMS))
+    parser.add_argument("--backbone", required=True, help=f"{', '.join(sorted(WEIGHT_ENUMS))} or timm:<model>")
     parser.add_argument("--out", type=Path, help="file to write (default: torch's hub cache)")
+    parser.add_argument("--source", type=Path, help="timm:<model> only: a timm checkpoint file already on this "
+                                                    "machine, instead of the Hugging Face hub")
     args = parser.parse_args(argv)
-    out = args.out or cached_weights_path(args.backbone)
+    is_timm = timm_backbones.is_timm_backbone(args.backbone)
+    if not is_timm and (args.backbone not in WEIGHT_ENUMS or args.source):
+        parser.error(f"--backbone must be {', '.join(sorted(WEIGHT_ENUMS))} or timm:<model> (--source: timm only); "
+                     f"got {args.backbone!r}")
+    out = args.out or (timm_backbones.cached_weights_path(args.backbone) if is_timm else cached_weights_path(args.backbone))
     if out.is_file():
         print(f"{out} already exists")
         return 0
-    state = torch.hub.load_state_dict_from_url(weights_url(args.backbone), map_location="cpu", progress=True)
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    atomic_write_bytes(out, buffer.getvalue())
+    if is_timm:
+        timm_backbones.download_weights(args.backbone, out, args.source)
+    else:
+        state = torch.hub.load_state_dict_from_url(weights_url(args.backbone), map_location="cpu", progress=True)
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write_bytes(out, buffer.getvalue())
     print(f"wrote {out}")
     return 0

@@ -1,7 +1,7 @@
 # Input functions of the rules: thin adaptors from wildcards to fixclr.sweep's paths.
 import re
 
-from fixclr.sweep import dataset_facts, dataset_root, manifest_path, shards_dir, split_path, weights_path
+from fixclr.sweep import backbone_slug, dataset_facts, dataset_root, manifest_path, shards_dir, split_path, weights_path
 
 
 def demo_folder(wildcards):
@@ -40,6 +40,11 @@ def fold_inputs(wildcards):
     if train["pretrained"]:
         inputs["weights"] = weights_path(SWEEP, train["backbone"])
     return inputs
+
+
+def weights_backbone(wildcards):
+    """The backbone whose weights file is `<backbone slug>.pth` (timm:<model> is saved as timm-<model>.pth)."""
+    return {backbone_slug(name): name for name in SWEEP["sweep"]["backbones"]}[wildcards.backbone]
 
 
 wildcard_constraints:

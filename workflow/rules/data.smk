@@ -74,10 +74,12 @@ rule weights:
     # A local rule: the login node has internet, compute nodes only read the file.
     output:
         f"{SWEEP['weights_dir']}/{{backbone}}.pth",
+    params:
+        backbone=weights_backbone,
     localrule: True
     log:
         f"{RESULTS}/logs/weights/{{backbone}}.log",
     conda:
         ENVIRONMENT
     shell:
-        "fixclr weights --backbone {wildcards.backbone} --out {output} > {log} 2>&1"
+        "fixclr weights --backbone {params.backbone} --out {output:q} > {log:q} 2>&1"
