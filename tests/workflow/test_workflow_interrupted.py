@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -29,9 +30,17 @@ FOLD_IDS = [f"digits-dg-mini/cnn/{variant}/{target}/n5/s0"
 pytestmark = pytest.mark.slow
 
 
-def _config(workdir: Path, train: dict | None = None, **data) -> Path:
-    tiny_train = yaml.safe_load(TINY_CONFIG.read_text())["train"]
-    return write_config(workdir / "sweep.yaml", results_dir=RESULTS, data=data, train={**tiny_train, **(train or {})})
+def _config(workdir: Path, train: dict | None = None, variants: list | None = None, **data) -> Path:
+    tiny = yaml.safe_load(TINY_CONFIG.read_text())
+    sweep = {**tiny["sweep"], "variants": variants or tiny["sweep"]["variants"]}
+    return write_config(workdir / "sweep.yaml", results_dir=RESULTS, data=data, train={**tiny["train"], **(train or {})},
+                        sweep=sweep)
+
+
+def _copy(workdir: Path, to: Path) -> Path:
+    """A copy of a working directory (modification times kept, so Snakemake sees the same state)."""
+    shutil.copytree(workdir, to, symlinks=True, dirs_exist_ok=True)
+    return to
 
 
 def _output(run: subprocess.CompletedProcess) -> str:
@@ -43,9 +52,19 @@ def _steps(run_dir: Path) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def swept(tmp_path_factory):
+def prepared(tmp_path_factory) -> Path:
+    """A working directory where Snakemake prepared the tiny sweep's data (demo images, shards, split)."""
+    workdir = tmp_path_factory.mktemp("prepared")
+    split = f"{RESULTS}/splits/digits-dg-mini/n5_s0.json"
+    run = snakemake(workdir, "--cores", "2", split, configfile=_config(workdir))
+    assert run.returncode == 0, _output(run)[-4000:]
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def swept(prepared, tmp_path_factory) -> Path:
     """A working directory where `snakemake --cores 2` ran the tiny sweep to the end."""
-    workdir = tmp_path_factory.mktemp("spaces")
+    workdir = _copy(prepared, tmp_path_factory.mktemp("swept"))
     run = snakemake(workdir, "--cores", "2", configfile=_config(workdir))
     assert run.returncode == 0, _output(run)[-4000:]
     assert job_counts(_output(run))["train"] == 4
@@ -88,36 +107,37 @@ def _wait_for(condition, timeout: float, what: str) -> None:
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize(("how", "group"), [("SIGKILL", False), ("SIGHUP", True), ("SIGINT", True)],
                          ids=["sigkill", "lost-login-session", "ctrl-c"])
-def test_stopped_snakemake_then_plain_rerun_keeps_every_finished_fold(tmp_path, monkeypatch, how, group):
+def test_stopped_snakemake_then_plain_rerun_keeps_every_finished_fold(prepared, tmp_path, monkeypatch, how, group):
+    _copy(prepared, tmp_path)
     runs = tmp_path / RESULTS / "runs"
+    fold_ids = [f for f in FOLD_IDS if "/erm/" in f]  # two folds, both training at once with --cores 2
     # long enough that Snakemake is stopped while a trainer holds its run folder
-    config = _config(tmp_path, train={"steps": 60, "eval_every": 30, "checkpoint_every": 30})
+    config = _config(tmp_path, train={"steps": 60, "eval_every": 30, "checkpoint_every": 30}, variants=[{"method": "erm"}])
     command = [str(SNAKEMAKE), "-s", str(REPO / "Snakefile"), "--configfile", str(config),
                "--directory", str(tmp_path), "--cores", "2"]
     with open(tmp_path / "first.log", "w") as log:
         first = subprocess.Popen(command, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_for(lambda: any(lock_holder(runs / f) for f in FOLD_IDS), 600, "a trainer to start")
+        _wait_for(lambda: any(lock_holder(runs / f) for f in fold_ids), 600, "a trainer to start")
     finally:
         # SIGKILL hits Snakemake alone; a lost session (SIGHUP) and Ctrl-C (SIGINT) its whole process group
         signal_number = getattr(signal, how)
         os.killpg(first.pid, signal_number) if group else os.kill(first.pid, signal_number)
-        first.wait(timeout=120)
-    stopped_at = time.time()
+        stopped_at = time.time()
+        first.wait(timeout=120)  # after Ctrl-C, Snakemake takes a while to stop its jobs
     monkeypatch.chdir(tmp_path)  # the folds' paths are relative to Snakemake's working directory
-    targets = [read_fold(runs / f / "fold.yaml") for f in FOLD_IDS if (runs / f / "fold.yaml").is_file()]
+    targets = [read_fold(runs / f / "fold.yaml") for f in fold_ids if (runs / f / "fold.yaml").is_file()]
     _wait_for(lambda: not any(s.active for s in fold_statuses(targets)), 300, "the detached trainers")
     finished = {f: {name: (runs / f / name).read_bytes() for name in ("result.json", "metrics.jsonl", "train.log")}
-                for f in FOLD_IDS if (runs / f / "done").is_file()}
+                for f in fold_ids if (runs / f / "done").is_file()}
     after_stop = [f for f in finished if (runs / f / "done").stat().st_mtime > stopped_at]
-    assert after_stop, ("no trainer finished after Snakemake was stopped: the test proved nothing",
-                        stopped_at, {f: (runs / f / "done").stat().st_mtime for f in finished})
+    assert after_stop, "no trainer finished after Snakemake was stopped: the test proved nothing"
     mtimes = {f: (runs / f / "result.json").stat().st_mtime_ns for f in finished}
 
     run = snakemake(tmp_path, "--cores", "2", configfile=config)  # the plain rerun
     assert run.returncode == 0, _output(run)[-4000:]
     counts = job_counts(_output(run))
-    assert counts.get("train", 0) == len(FOLD_IDS) - len(finished)
+    assert counts.get("train", 0) == len(fold_ids) - len(finished)
     for fold_id, files in finished.items():
         for name, content in files.items():
             assert (runs / fold_id / name).read_bytes() == content, (fold_id, name)
@@ -125,6 +145,6 @@ def test_stopped_snakemake_then_plain_rerun_keeps_every_finished_fold(tmp_path, 
     if how != "SIGINT":  # Ctrl-C lets Snakemake clean up: nothing is left to recover
         for fold_id in after_stop:
             assert f"{runs.relative_to(tmp_path) / fold_id} finished after Snakemake was stopped" in run.stderr
-    assert all((runs / f / "done").is_file() and _steps(runs / f) == [30, 60] for f in FOLD_IDS)
+    assert all((runs / f / "done").is_file() and _steps(runs / f) == [30, 60] for f in fold_ids)
     folds = pd.read_parquet(tmp_path / RESULTS / "tables" / "folds.parquet")
-    assert sorted(folds["fold_id"]) == sorted(FOLD_IDS)
+    assert sorted(folds["fold_id"]) == sorted(fold_ids)
