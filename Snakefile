@@ -8,6 +8,7 @@ import sys
 from snakemake.utils import min_version
 
 from fixclr.sweep import expand_folds, load_sweep
+from fixclr.workflow_recovery import recover_after_kill
 
 min_version("9.0")
 
@@ -20,6 +21,9 @@ if not workflow.overwrite_configfiles:
 SWEEP = load_sweep(config)
 RESULTS = SWEEP["results_dir"]
 FOLDS = {str(fold.run_dir): fold for fold in expand_folds(SWEEP)}
+if workflow.is_main_process:  # after a killed Snakemake: its stale lock, folds finished meanwhile
+    for line in recover_after_kill(os.getcwd(), list(FOLDS.values())):
+        print(line, file=sys.stderr)
 ENVIRONMENT = "../../environment.yml"  # conda environment of every rule (relative to workflow/rules)
 # The rules call `fixclr`: make it the one installed next to the Python running Snakemake, also
 # when its virtual environment is not activated.

@@ -1,5 +1,5 @@
 """The state of folds: done / running / pending / failed (with SLURM's reason) / not started,
-from each run folder's ``done`` and ``launch.json`` and one SLURM query for all of them."""
+from each run folder's ``done``, ``launch.json`` and ``train.lock`` and one SLURM query for all of them."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cluster.folds import LaunchTarget, read_launch_record
-from cluster.local import local_process_alive
+from cluster.local import LOG_NAME, local_process_alive
 from cluster.slurm import JobState, job_states
+from fixclr.run_lock import LOCK_NAME, lock_holder
 
 STATES = ("done", "running", "pending", "failed", "not started")
 
@@ -82,7 +83,19 @@ def fold_statuses(targets: list[LaunchTarget]) -> list[FoldStatus]:
             statuses.append(_slurm_status(target, attempt, states.get(attempt["job_id"]), Path(attempt["log"])))
         else:
             statuses.append(_local_status(target, attempt, Path(record["fold"]), Path(attempt["log"])))
-    return statuses
+    return [_with_lock_holder(status) for status in statuses]
+
+
+def _with_lock_holder(status: FoldStatus) -> FoldStatus:
+    """A fold whose run folder's lock is held is running, whatever launch.json says (a trainer
+    started by hand, or by another launcher): relaunching it would only start a second trainer."""
+    if status.state == "done" or status.active:
+        return status
+    holder = lock_holder(status.target.run_dir)
+    if holder is None:
+        return status
+    return FoldStatus(status.target, "running", f"{holder} (holds {status.target.run_dir / LOCK_NAME})",
+                      status.log or status.target.run_dir / LOG_NAME)
 
 
 def failure_report(statuses: list[FoldStatus], lines: int = 8) -> list[str]:

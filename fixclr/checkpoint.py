@@ -1,4 +1,5 @@
-"""Checkpoints: atomic save, safe load (``weights_only=True``), RNG states, config-hash check."""
+"""Checkpoints: atomic save, safe load (``weights_only=True``), RNG states, config-hash check, and
+the sha256 of the fold's input files (manifest, split, weights), which a resume must match."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 
 from fixclr.errors import UserError
-from fixclr.io import atomic_write_bytes
+from fixclr.io import atomic_write_bytes, sha256_file
 
 
 class CheckpointMismatchError(UserError, RuntimeError):
@@ -44,15 +45,32 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str | Path, state: dict, config_hash: str) -> None:
-    """Atomically write ``state`` (plus RNG states and ``config_hash``) to ``path``."""
+def input_hashes(cfg: dict) -> dict[str, str]:
+    """sha256 of the files a fold reads: its manifest and split, and its weights file when pretrained."""
+    names = ["manifest", "split"] + (["weights"] if cfg["pretrained"] and cfg.get("weights") else [])
+    return {name: sha256_file(cfg[name]) for name in names}
+
+
+def input_changes(state: dict, inputs: dict[str, str]) -> list[str]:
+    """How the inputs differ from those a checkpoint was made from (``split sha256 ab12.. -> cd34..``);
+    a checkpoint that does not record them (older fixclr) cannot be trusted and counts as changed."""
+    saved = state.get("inputs")
+    if saved is None:
+        return ["the checkpoint does not record its inputs' sha256"]
+    return [f"{name} sha256 {str(saved.get(name))[:8]}.. -> {digest[:8]}.."
+            for name, digest in inputs.items() if saved.get(name) != digest]
+
+
+def save_checkpoint(path: str | Path, state: dict, config_hash: str, inputs: dict[str, str] | None = None) -> None:
+    """Atomically write ``state`` (plus RNG states, ``config_hash`` and the ``inputs`` hashes) to ``path``."""
     buffer = io.BytesIO()
-    torch.save({**state, "rng": rng_state(), "config_hash": config_hash}, buffer)
+    torch.save({**state, "rng": rng_state(), "config_hash": config_hash, "inputs": inputs}, buffer)
     atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path, config_hash: str, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint safely, refusing one whose config hash differs; restores RNG states."""
+    """Load a checkpoint safely, refusing one whose config hash differs (RNG states are restored by
+    ``set_rng_state(state["rng"])`` once the caller resumes from it)."""
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (FileNotFoundError, PermissionError):
@@ -70,5 +88,4 @@ def load_checkpoint(path: str | Path, config_hash: str, map_location: str | torc
             f"{path} was written with another config (config hash {state.get('config_hash')} != {config_hash}); "
             "delete it to start over, or use the original config"
         )
-    set_rng_state(state["rng"])
     return state

@@ -194,7 +194,20 @@ def _semantic_errors(sweep: dict) -> list[str]:
         errors += _dataset_errors(sweep, name, entry)
     if errors:
         return errors
-    return _training_errors(sweep)
+    return _variant_folder_errors(sweep) + _training_errors(sweep)
+
+
+def _variant_folder_errors(sweep: dict) -> list[str]:
+    """Two variants with one folder name (same method, regularizer and tag) would share run folders,
+    one silently never running: refused (naming both), rather than renaming existing folders."""
+    errors, first_index = [], {}
+    for index, variant in enumerate(sweep["sweep"]["variants"]):
+        name = variant_name({"regularizer": "none", **variant})
+        if name in first_index:
+            errors.append(f"sweep.variants[{index}] and sweep.variants[{first_index[name]}] both have the run folders "
+                          f"of variant {name!r}: give one of them a distinct tag: (e.g. tag: steps=400)")
+        first_index.setdefault(name, index)
+    return errors
 
 
 def _dataset_errors(sweep: dict, name: str, entry: dict) -> list[str]:

@@ -2,7 +2,9 @@
 
 The run folder gets ``config.yaml`` (resolved config), ``metrics.jsonl`` (one line per
 evaluation), ``checkpoint.pt`` (atomically replaced), then ``result.json`` and ``done``, last.
-A folder with ``done`` is never retrained; a folder with a checkpoint resumes from it exactly.
+A folder with ``done`` is never retrained; a folder with a checkpoint resumes from it exactly when
+the checkpoint's config hash and input files' sha256 match (another config is refused, changed
+inputs start over from step 0). ``train.lock`` keeps a second trainer out of the folder.
 Under DDP (torchrun or SLURM environment) every rank trains, only rank 0 writes files.
 """
 
@@ -18,9 +20,10 @@ import torch
 import torch.distributed as dist
 
 from fixclr import config as fold_config
-from fixclr.checkpoint import load_checkpoint, save_checkpoint
-from fixclr.distributed import rank, setup, teardown, world_size
+from fixclr.checkpoint import input_changes, input_hashes, load_checkpoint, save_checkpoint, set_rng_state
+from fixclr.distributed import env_rank_info, rank, setup, teardown, world_size
 from fixclr.io import append_text, atomic_write_json, atomic_write_text
+from fixclr.run_lock import run_folder_lock
 
 LOSS_KEYS = ("loss", "loss_labeled", "loss_unlabeled", "loss_fixclr")
 
@@ -98,15 +101,20 @@ def _train(cfg: dict, out: Path, device: torch.device) -> dict:
     from fixclr.engine import Trainer
 
     started, is_main = time.perf_counter(), rank() == 0
-    chash = fold_config.config_hash(cfg)
+    chash, inputs = fold_config.config_hash(cfg), input_hashes(cfg)
     checkpoint, metrics = out / "checkpoint.pt", out / "metrics.jsonl"
     trainer = Trainer(cfg, load_fold(cfg, verify=is_main).to(device), device)
     history, wall_before, train_s = [], 0.0, 0.0
     if checkpoint.exists():
         state = load_checkpoint(checkpoint, chash, map_location=device)
-        trainer.load_state_dict(state["trainer"])
-        history, wall_before, train_s = state["history"], state["wall_s"], state["train_s"]
-        print(f"resuming from step {trainer.step}", flush=True)
+        changes = input_changes(state, inputs)
+        if changes:  # nothing of the old run is reused: metrics.jsonl restarts empty below
+            print(f"inputs changed since the checkpoint: {'; '.join(changes)}; starting from step 0", flush=True)
+        else:
+            set_rng_state(state["rng"])
+            trainer.load_state_dict(state["trainer"])
+            history, wall_before, train_s = state["history"], state["wall_s"], state["train_s"]
+            print(f"resuming from step {trainer.step}", flush=True)
     if is_main:
         atomic_write_text(out / "config.yaml", fold_config.to_yaml(cfg))
         atomic_write_text(metrics, "".join(json.dumps(r) + "\n" for r in history))
@@ -131,7 +139,7 @@ def _train(cfg: dict, out: Path, device: torch.device) -> dict:
             if is_main:
                 wall = wall_before + time.perf_counter() - started
                 save_checkpoint(checkpoint, {"trainer": trainer.state_dict(), "history": history, "wall_s": wall,
-                                             "train_s": train_s}, chash)
+                                             "train_s": train_s}, chash, inputs)
     result = summarize(cfg, trainer, history, wall_before + time.perf_counter() - started, train_s)
     if is_main:
         atomic_write_json(out / "result.json", result)
@@ -142,13 +150,29 @@ def _train(cfg: dict, out: Path, device: torch.device) -> dict:
 def run_fold(cfg: dict) -> dict:
     """Train one fold from a (partial or resolved) config dict; returns result.json's content.
 
-    A run folder holding ``done`` is not retrained: its result.json is returned as is.
+    A run folder holding ``done`` is not retrained: its result.json is returned as is. The run
+    folder's lock (fixclr.run_lock) is held throughout: RunFolderBusyError if another trainer has it.
     """
     cfg = fold_config.resolve(cfg)
     out = Path(cfg["out_dir"])
-    if (out / "done").exists():
-        print(f"{out} is done; not retraining", flush=True)
-        return json.loads((out / "result.json").read_text())
+    if (result := _done_result(out)) is not None:
+        return result
+    if env_rank_info()[0] != 0:  # rank 0 holds the run folder's lock for the whole job
+        return _run_fold_unlocked(cfg, out)
+    with run_folder_lock(out):
+        # another trainer may have finished the fold while this one started
+        return _done_result(out) or _run_fold_unlocked(cfg, out)
+
+
+def _done_result(out: Path) -> dict | None:
+    """result.json of a folder holding ``done``, else None."""
+    if not (out / "done").exists():
+        return None
+    print(f"{out} is done; not retraining", flush=True)
+    return json.loads((out / "result.json").read_text())
+
+
+def _run_fold_unlocked(cfg: dict, out: Path) -> dict:
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
     joined_here = not (dist.is_available() and dist.is_initialized())

@@ -72,3 +72,12 @@ def test_a_job_sbatch_refuses_names_the_fold(make_fold):
     fold_yaml = make_fold("bad-partition", launch={"partition": "no-such-partition"})
     with pytest.raises(SubmissionError, match=r"sbatch refused .*bad-partition/fold.yaml:\n.*partition"):
         submit([fold_yaml])
+
+
+def test_fold_and_submitit_folder_with_a_space_and_a_non_ascii_letter_train_on_slurm(make_fold, tmp_path):
+    fold_yaml = make_fold("odd pâth", launch={"submitit_folder": str(tmp_path / "sub mit é")})
+    assert submit([fold_yaml], wait=True) == 0
+    assert (fold_yaml.parent / "done").exists()
+    assert json.loads((fold_yaml.parent / "result.json").read_text())["steps"] == 8
+    (attempt,) = attempts(fold_yaml.parent)
+    assert attempt["log"].startswith(str(tmp_path / "sub mit é")) and "step 8/8" in open(attempt["log"]).read()

@@ -130,3 +130,19 @@ def test_launch_file_settings_sit_under_the_configs_own(demo, tmp_path):
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(SweepConfigError, match="no_such.yaml: no such sweep config file"):
         load_sweep(tmp_path / "no_such.yaml")
+
+
+def test_variants_sharing_a_folder_name_are_refused_until_tagged(demo):
+    demo["sweep"]["variants"].append({"method": "fixmatch", "train": {"steps": 400}})
+    assert ("sweep.variants[3] and sweep.variants[1] both have the run folders of variant 'fixmatch': "
+            "give one of them a distinct tag:") in load_error(demo)
+    demo["sweep"]["variants"][3]["tag"] = "steps=400"
+    folds = expand_folds(load_sweep(demo))
+    assert len({f.run_dir for f in folds}) == len(folds) == 4 * 4 * 3
+    assert {f.spec["train"]["steps"] for f in folds if f.run_dir.parts[-4] == "fixmatch-steps=400"} == {400}
+
+
+@pytest.mark.parametrize("name", ["config", "grid", "ablation", "many_domains", "multi"])
+def test_shipped_configs_plan_one_run_folder_per_fold(name):
+    folds = expand_folds(load_sweep(DEMO_CONFIG.parent / f"{name}.yaml"))
+    assert len({f.run_dir for f in folds}) == len(folds)

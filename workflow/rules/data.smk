@@ -14,7 +14,7 @@ rule demo_data:
     conda:
         ENVIRONMENT
     shell:
-        "fixclr demo-data --out {output:q} --seed {params.seed} --domains {params.domains} > {log:q} 2>&1"
+        "fixclr demo-data --out {output:q} --seed {params.seed} --domains {params.domains:q} > {log:q} 2>&1"
 
 
 rule ingest:
@@ -34,7 +34,7 @@ rule ingest:
     conda:
         ENVIRONMENT
     shell:
-        "fixclr prep --root {params.root:q} --dataset {wildcards.dataset} --out {params.out}"
+        "fixclr prep --root {params.root:q} --dataset {wildcards.dataset:q} --out {params.out:q}"
         " --domain {wildcards.domain:q} --image-size {params.size} --workers {threads}"
         " {params.preset} {params.skip_bad} --no-progress > {log:q} 2>&1"
 
@@ -51,7 +51,7 @@ rule manifest:
     conda:
         ENVIRONMENT
     shell:
-        "fixclr manifest --out {params.out} > {log} 2>&1"
+        "fixclr manifest --out {params.out:q} > {log:q} 2>&1"
 
 
 rule splits:
@@ -66,8 +66,8 @@ rule splits:
     conda:
         ENVIRONMENT
     shell:
-        "fixclr splits --manifest {input} --seed {wildcards.seed} --labels-per-class {wildcards.labels}"
-        " --val-fraction {params.val_fraction} --out {output} > {log} 2>&1"
+        "fixclr splits --manifest {input:q} --seed {wildcards.seed} --labels-per-class {wildcards.labels}"
+        " --val-fraction {params.val_fraction} --out {output:q} > {log:q} 2>&1"
 
 
 rule weights:
@@ -82,4 +82,4 @@ rule weights:
     conda:
         ENVIRONMENT
     shell:
-        "fixclr weights --backbone {params.backbone} --out {output:q} > {log:q} 2>&1"
+        "fixclr weights --backbone {params.backbone:q} --out {output:q} > {log:q} 2>&1"

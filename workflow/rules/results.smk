@@ -15,7 +15,7 @@ rule aggregate:
     conda:
         ENVIRONMENT
     shell:
-        "fixclr aggregate --runs {params.runs} --out {params.tables} > {log} 2>&1"
+        "fixclr aggregate --runs {params.runs:q} --out {params.tables:q} > {log:q} 2>&1"
 
 
 rule report:
@@ -33,4 +33,4 @@ rule report:
     conda:
         ENVIRONMENT
     shell:
-        "fixclr report --tables {params.tables} --out {params.out} > {log} 2>&1"
+        "fixclr report --tables {params.tables:q} --out {params.out:q} > {log:q} 2>&1"

@@ -32,4 +32,4 @@ rule train:
     conda:
         ENVIRONMENT
     shell:
-        "fixclr submit {input.spec} --wait > {log} 2>&1"
+        "fixclr submit {input.spec:q} --wait > {log:q} 2>&1"
