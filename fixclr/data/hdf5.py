@@ -116,6 +116,17 @@ def check_split(split: dict, split_path: str | os.PathLike, manifest: dict, mani
 _VERIFIED: set[tuple[str, int, int]] = set()
 
 
+def check_shard_hash(shard_path: Path, domain: str, sha256: str, manifest_path, why: str = "") -> None:
+    """Hash one shard; raise ShardIntegrityError naming it when the sha256 is not the manifest's."""
+    if sha256_file(shard_path) != sha256:
+        raise ShardIntegrityError(
+            f"shard {shard_path} of domain {domain} is corrupt: its sha256 differs from the manifest "
+            f"{manifest_path} ({why + ', ' if why else ''}truncated or modified); re-run the 'fixclr prep' that "
+            f"wrote it (it re-ingests a changed shard; or rerun the workflow after deleting "
+            f"{shard_path.parent / (domain + '.json')})"
+        )
+
+
 def verify_manifest(path: str | os.PathLike) -> dict:
     """Check every shard's sha256 against the manifest (once per process per unchanged file).
 
@@ -132,12 +143,7 @@ def verify_manifest(path: str | os.PathLike) -> dict:
             key = (str(shard_path.resolve()), stat.st_size, stat.st_mtime_ns)
             if key in _VERIFIED:
                 continue
-            if sha256_file(shard_path) != shard["sha256"]:
-                raise ShardIntegrityError(
-                    f"shard {shard_path} of domain {domain} is corrupt: its sha256 differs from the manifest "
-                    f"{path} (truncated or modified); re-run the 'fixclr prep' that wrote it (it re-ingests a "
-                    f"changed shard; or rerun the workflow after deleting {folder / (domain + '.json')})"
-                )
+            check_shard_hash(shard_path, domain, shard["sha256"], path)
             _VERIFIED.add(key)
     return manifest
 

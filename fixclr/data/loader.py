@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
-from fixclr.data import DomainImages, check_split, load_manifest, load_split, verify_manifest
+from fixclr.data import DomainImages, check_split, load_manifest, load_split
+from fixclr.data.stamp import check_shards
 from fixclr.errors import UserError
 from fixclr.io import sha256_file
 
@@ -91,7 +92,7 @@ def load_fold(cfg: dict, verify: bool = True) -> FoldData:
     if height != width:
         raise FoldDataError(f"{manifest_path}: training expects square images, got image_size {manifest['image_size']}")
     if verify:
-        verify_manifest(manifest_path)
+        check_shards(manifest_path)  # size and mtime against the verify stamp; hashes only without one
     sources = [d for d in domains if d != target]
     parts = {d: split["domains"][d] for d in sources}
     labeled = [_read(manifest_path, d, parts[d]["labeled"]) for d in sources]
