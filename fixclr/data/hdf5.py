@@ -249,6 +249,29 @@ class DomainImages:
             self._read_into(batch[slot], indices[slot])
         return [(batch[slot], int(self.labels[index])) for slot, index in enumerate(indices)]
 
+    def read_rows(self, indices) -> np.ndarray:
+        """The images at ``indices`` as ``uint8 (n, H, W, 3)`` in request order.
+
+        Rows are sorted per shard and every run of consecutive rows is read in one call.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        images = np.empty((len(indices), *self.image_shape), dtype=np.uint8)
+        if not len(indices):
+            return images
+        shards, rows = self._shard_of[indices], self._row_of[indices]
+        order = np.lexsort((rows, shards))
+        shards, rows = shards[order], rows[order]
+        starts = np.flatnonzero(np.r_[True, (np.diff(shards) != 0) | (np.diff(rows) != 1)])
+        for start, end in zip(starts, np.r_[starts[1:], len(order)]):
+            dataset, first = self._images(int(shards[start])), int(rows[start])
+            if end - start == 1:
+                dataset.read_direct(images[order[start]], source_sel=np.s_[first])
+            else:
+                run = np.empty((end - start, *self.image_shape), dtype=np.uint8)
+                dataset.read_direct(run, source_sel=np.s_[first:first + end - start])
+                images[order[start:end]] = run
+        return images
+
     def read_all(self) -> tuple[np.ndarray, np.ndarray]:
         """Every exposed image as one ``uint8 (N, H, W, 3)`` array, with the labels.
 

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from fixclr.data.hdf5 import ShardIntegrityError, check_shard_hash, load_manifest
+from fixclr.data.hdf5 import _VERIFIED, ShardIntegrityError, check_shard_hash, load_manifest
 from fixclr.io import atomic_write_json, sha256_file
 
 STAMP_NAME = "verified.stamp"
@@ -83,8 +83,12 @@ def check_shards(manifest_path: str | os.PathLike, domains=None) -> dict:
             raise ShardIntegrityError(
                 f"shard {path} of domain {domain} changed after verification: {size} bytes, the stamp "
                 f"{stamp_path(manifest_path)} recorded {facts['size']} (truncated or modified: re-run 'fixclr prep')")
-        why = "modified after verification" if facts else "no valid stamp"
-        check_shard_hash(path, domain, shard["sha256"], manifest_path, why)
+        key = (str(path.resolve()), size, mtime_ns)
+        if key in _VERIFIED:  # hashed earlier by this process, unchanged since
+            continue
+        check_shard_hash(path, domain, shard["sha256"], manifest_path,
+                         "modified after verification" if facts else "no valid stamp")
+        _VERIFIED.add(key)
         hashed += 1
     if hashed:
         print(f"data: hashed {hashed} shard(s) of {manifest_path} (no valid stamp for them; "
