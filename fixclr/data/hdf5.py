@@ -188,6 +188,24 @@ def read_domain_paths(manifest_path: str | os.PathLike, domain: str, locking=Non
     return [p.decode("utf-8") if isinstance(p, bytes) else p for column in columns for p in column]
 
 
+def _raw_layout(path: Path, dataset: h5py.Dataset) -> tuple[int, np.ndarray] | None:
+    """(fd, byte offset of each row's chunk) when every image is one unfiltered chunk; else None."""
+    row_bytes = int(np.prod(dataset.shape[1:]))
+    if dataset.dtype != np.uint8 or dataset.chunks != (1, *dataset.shape[1:]) or dataset.compression:
+        return None
+    offsets = np.full(len(dataset), -1, dtype=np.int64)
+
+    def note(info) -> None:
+        if info.filter_mask == 0 and info.size == row_bytes:
+            offsets[info.chunk_offset[0]] = info.byte_offset
+
+    try:
+        dataset.id.chunk_iter(note)
+    except (AttributeError, RuntimeError):  # h5py < 3.8 or HDF5 < 1.12.3: keep h5py's reads
+        return None
+    return (os.open(path, os.O_RDONLY), offsets) if (offsets >= 0).all() else None
+
+
 class DomainImages:
     """Map-style dataset over one domain's shards: ``ds[i] -> (uint8 HxWx3 image, int label)``.
 
@@ -214,6 +232,7 @@ class DomainImages:
         self.labels = read_domain_labels(manifest_path, domain, locking)[self.positions]
         self.image_shape = (*manifest["image_size"], 3)
         self._handles: dict[int, tuple[h5py.File, h5py.Dataset]] = {}
+        self._raw: dict[int, tuple[int, np.ndarray] | None] = {}  # raw shards: fd and row offsets (pread is fork-safe)
         self._pid = os.getpid()
 
     @property
@@ -252,25 +271,47 @@ class DomainImages:
     def read_rows(self, indices) -> np.ndarray:
         """The images at ``indices`` as ``uint8 (n, H, W, 3)`` in request order.
 
-        Rows are sorted per shard and every run of consecutive rows is read in one call.
+        Rows are sorted per shard. Raw shards (uncompressed, one image per chunk, the default) are
+        read with one ``os.preadv`` per image at the chunk's byte offset, bypassing h5py's
+        per-call selection cost; other shards read every run of consecutive rows in one h5py call.
         """
         indices = np.asarray(indices, dtype=np.int64)
         images = np.empty((len(indices), *self.image_shape), dtype=np.uint8)
-        if not len(indices):
-            return images
         shards, rows = self._shard_of[indices], self._row_of[indices]
         order = np.lexsort((rows, shards))
-        shards, rows = shards[order], rows[order]
-        starts = np.flatnonzero(np.r_[True, (np.diff(shards) != 0) | (np.diff(rows) != 1)])
-        for start, end in zip(starts, np.r_[starts[1:], len(order)]):
-            dataset, first = self._images(int(shards[start])), int(rows[start])
-            if end - start == 1:
-                dataset.read_direct(images[order[start]], source_sel=np.s_[first])
+        for shard in np.unique(shards):
+            slots = order[shards[order] == shard]
+            direct = self._direct(int(shard))
+            if direct is not None:
+                self._pread(direct, images, slots, rows[slots], int(shard))
             else:
-                run = np.empty((end - start, *self.image_shape), dtype=np.uint8)
-                dataset.read_direct(run, source_sel=np.s_[first:first + end - start])
-                images[order[start:end]] = run
+                self._read_runs(self._images(int(shard)), images, slots, rows[slots])
         return images
+
+    def _direct(self, shard: int) -> tuple[int, np.ndarray] | None:
+        """(read-only file descriptor, byte offset of every row) of a raw shard, else None."""
+        dataset = self._images(shard)
+        if shard not in self._raw:
+            self._raw[shard] = _raw_layout(self.files[shard], dataset)
+        return self._raw[shard]
+
+    def _pread(self, direct: tuple[int, np.ndarray], images: np.ndarray, slots, rows, shard: int) -> None:
+        fd, offsets = direct
+        for slot, row in zip(slots, rows):
+            if os.preadv(fd, [images[slot]], int(offsets[row])) != images[slot].nbytes:
+                raise OSError(f"{self.files[shard]}: short read of row {row} (the file was truncated)")
+
+    @staticmethod
+    def _read_runs(dataset: h5py.Dataset, images: np.ndarray, slots, rows) -> None:
+        starts = np.flatnonzero(np.r_[True, np.diff(rows) != 1])
+        for start, end in zip(starts, np.r_[starts[1:], len(rows)]):
+            first = int(rows[start])
+            if end - start == 1:
+                dataset.read_direct(images[slots[start]], source_sel=np.s_[first])
+            else:
+                run = np.empty((end - start, *images.shape[1:]), dtype=np.uint8)
+                dataset.read_direct(run, source_sel=np.s_[first:first + end - start])
+                images[slots[start:end]] = run
 
     def read_all(self) -> tuple[np.ndarray, np.ndarray]:
         """Every exposed image as one ``uint8 (N, H, W, 3)`` array, with the labels.
@@ -294,9 +335,12 @@ class DomainImages:
         """Close the open HDF5 handles of this process."""
         for handle, _ in self._handles.values():
             handle.close()
-        self._handles = {}
+        for direct in self._raw.values():
+            if direct is not None:
+                os.close(direct[0])
+        self._handles, self._raw = {}, {}
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_handles"] = {}
+        state["_handles"], state["_raw"] = {}, {}
         return state

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from data_prep.manifest import write_manifest
 from fixclr.config import resolve
 from fixclr.data import DomainImages
 from fixclr.data.loader import StepSampler, load_fold
@@ -25,10 +26,15 @@ def fold_cfg(prepared_demo, tmp_path) -> dict:
             "out_dir": str(tmp_path / "run"), **TINY}
 
 
-def test_read_rows_returns_requested_rows_in_request_order(prepared_demo):
-    images = DomainImages(prepared_demo.manifest, "color")
+@pytest.mark.parametrize("compression", ["none", "lzf"])  # raw: os.preadv at chunk offsets; lzf: h5py runs
+def test_read_rows_returns_requested_rows_in_request_order(prepared_demo, prep, tmp_path, compression):
+    assert prep(prepared_demo.root, tmp_path, "--image-size", "32", "--shard-max-mb", "1",
+                "--compression", compression)[0] == 0
+    write_manifest(tmp_path)
+    images = DomainImages(tmp_path / "manifest.json", "color")
+    assert len(images.files) > 1 and (images._direct(0) is not None) == (compression == "none")
     every, _ = images.read_all()
-    rows = [5, 3, 4, 6, 100, 0, 3, 7, len(images) - 1, 1]  # runs, a duplicate, out of order
+    rows = [5, 3, 4, 6, 100, 0, 3, 7, len(images) - 1, 1, 400]  # runs, a duplicate, out of order, 2 shards
     np.testing.assert_array_equal(images.read_rows(rows), every[rows])
     assert images.read_rows([]).shape == (0, 32, 32, 3)
 
