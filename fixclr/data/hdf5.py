@@ -6,12 +6,14 @@ No torch import: ``DomainImages`` is a plain map-style dataset that a DataLoader
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
 
 import h5py
 import numpy as np
+from PIL import Image
 
 from fixclr.errors import UserError
 from fixclr.io import sha256_file
@@ -188,6 +190,19 @@ def read_domain_paths(manifest_path: str | os.PathLike, domain: str, locking=Non
     return [p.decode("utf-8") if isinstance(p, bytes) else p for column in columns for p in column]
 
 
+def _is_encoded(dataset: h5py.Dataset) -> bool:
+    """True for a shard of ``prep --storage jpeg``: one JPEG byte string per row."""
+    return h5py.check_vlen_dtype(dataset.dtype) is not None
+
+
+def _decode_jpeg(encoded: np.ndarray, out: np.ndarray) -> None:
+    with Image.open(io.BytesIO(encoded.tobytes())) as image:
+        decoded = np.asarray(image.convert("RGB"))
+    if decoded.shape != out.shape:
+        raise ValueError(f"a JPEG row decodes to {decoded.shape}, the shard's image shape is {out.shape}")
+    out[...] = decoded
+
+
 def _raw_layout(path: Path, dataset: h5py.Dataset) -> tuple[int, np.ndarray] | None:
     """(fd, byte offset of each row's chunk) when every image is one unfiltered chunk; else None."""
     row_bytes = int(np.prod(dataset.shape[1:]))
@@ -254,7 +269,10 @@ class DomainImages:
 
     def _read_into(self, out: np.ndarray, index: int) -> None:
         images = self._images(int(self._shard_of[index]))
-        images.read_direct(out, source_sel=np.s_[int(self._row_of[index])])
+        if _is_encoded(images):
+            _decode_jpeg(images[int(self._row_of[index])], out)
+        else:
+            images.read_direct(out, source_sel=np.s_[int(self._row_of[index])])
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         image = np.empty(self.image_shape, dtype=np.uint8)
@@ -273,7 +291,8 @@ class DomainImages:
 
         Rows are sorted per shard. Raw shards (uncompressed, one image per chunk, the default) are
         read with one ``os.preadv`` per image at the chunk's byte offset, bypassing h5py's
-        per-call selection cost; other shards read every run of consecutive rows in one h5py call.
+        per-call selection cost; JPEG shards (``prep --storage jpeg``) are decoded with PIL; other
+        shards read every run of consecutive rows in one h5py call.
         """
         indices = np.asarray(indices, dtype=np.int64)
         images = np.empty((len(indices), *self.image_shape), dtype=np.uint8)
@@ -281,9 +300,12 @@ class DomainImages:
         order = np.lexsort((rows, shards))
         for shard in np.unique(shards):
             slots = order[shards[order] == shard]
-            direct = self._direct(int(shard))
+            direct, dataset = self._direct(int(shard)), self._images(int(shard))
             if direct is not None:
                 self._pread(direct, images, slots, rows[slots], int(shard))
+            elif _is_encoded(dataset):
+                for slot, row in zip(slots, rows[slots]):
+                    _decode_jpeg(dataset[int(row)], images[slot])
             else:
                 self._read_runs(self._images(int(shard)), images, slots, rows[slots])
         return images
@@ -324,7 +346,9 @@ class DomainImages:
             if not where.size:
                 continue
             dataset = self._images(shard)
-            if 4 * where.size >= len(dataset):
+            if _is_encoded(dataset):
+                images[where] = self.read_rows(where)
+            elif 4 * where.size >= len(dataset):
                 images[where] = dataset[()][self._row_of[where]]
             else:
                 for index in where[np.argsort(self._row_of[where], kind="stable")]:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from data_prep.cli import splits_main
 from data_prep.manifest import write_manifest
 from fixclr.config import resolve
 from fixclr.data import DomainImages
@@ -83,3 +84,28 @@ def test_a_fold_trains_identically_in_both_modes(fold_cfg, tmp_path):
         records[mode] = [{k: v for k, v in json.loads(line).items() if k != "images_per_s"}
                          for line in Path(out, "metrics.jsonl").read_text().splitlines()]
     assert records["stream"] == records["memory"] and len(records["memory"]) == 2
+
+
+def test_jpeg_storage_round_trips_close_to_raw_and_trains_in_both_modes(prepared_demo, prep, tmp_path):
+    out = tmp_path / "jpeg"
+    status, err = prep(prepared_demo.root, out, "--image-size", "32", "--storage", "jpeg")
+    assert status == 0, err
+    write_manifest(out)
+    raw_bytes = sum(p.stat().st_size for p in prepared_demo.shards_dir.glob("*.h5"))
+    assert sum(p.stat().st_size for p in out.glob("*.h5")) < raw_bytes
+    raw, jpeg = DomainImages(prepared_demo.manifest, "photo"), DomainImages(out / "manifest.json", "photo")
+    (raw_images, raw_labels), (jpeg_images, jpeg_labels) = raw.read_all(), jpeg.read_all()
+    np.testing.assert_array_equal(jpeg_labels, raw_labels)
+    assert jpeg.paths == raw.paths
+    assert np.abs(jpeg_images.astype(int) - raw_images).mean() < 4  # JPEG quality 90, no chroma subsampling
+    np.testing.assert_array_equal(jpeg.read_rows([7, 2, 2]), jpeg_images[[7, 2, 2]])
+    cfg = resolve({"manifest": str(out / "manifest.json"), "split": str(tmp_path / "split.json"),
+                   "target_domain": "mono", "out_dir": str(tmp_path / "run")})
+    assert splits_main(["--manifest", cfg["manifest"], "--seed", "0", "--labels-per-class", "10",
+                        "--out", cfg["split"]]) == 0
+    memory, stream = load_fold({**cfg, "data_mode": "memory"}), load_fold({**cfg, "data_mode": "stream"})
+    sampler = StepSampler(0, memory.labeled_sizes, len(memory.unlabeled), 12, 1)
+    cpu = torch.device("cpu")
+    for a, b in zip(MemoryBatches(memory, sampler, cpu, 0, 1).step(3)[1:],
+                    StreamBatches(stream, sampler, cpu, 0, 1, steps=5, num_workers=1, prefetch=2).step(3)[1:]):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
