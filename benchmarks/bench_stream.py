@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from domainnet_like import write_domainnet_like  # noqa: E402
 
 
-def prepare(root: Path, out: Path, dataset: str, size: int, labels: int) -> tuple[Path, Path]:
+def prepare(root: Path, out: Path, dataset: str, size: int, labels: int, storage: str = "raw") -> tuple[Path, Path]:
     """prep, manifest and splits of an image folder; returns (manifest, split)."""
-    common = ["--workers", "2", "--no-progress", "--image-size", str(size)]
+    common = ["--workers", "2", "--no-progress", "--image-size", str(size), "--storage", storage]
     assert prep_main(["--root", str(root), "--dataset", dataset, "--out", str(out), *common]) == 0
     assert manifest_main(["--out", str(out)]) == 0
     split = out / "split.json"
@@ -85,6 +85,7 @@ def read_rates(name: str, manifest: Path, split: Path, target: str, args) -> Non
     start = time.perf_counter()
     memory = load_fold({**cfg, "data_mode": "memory"})
     load_s = time.perf_counter() - start
+    disk_mb = sum(s["bytes"] for d in load_manifest(manifest)["domains"].values() for s in d["shards"]) / 2**20
     stream = load_fold({**cfg, "data_mode": "stream"})
     sampler = StepSampler(0, memory.labeled_sizes, len(memory.unlabeled), args.batch_size, args.mu)
     per_step = sampler.batch_size + sampler.unlabeled_batch
@@ -100,7 +101,7 @@ def read_rates(name: str, manifest: Path, split: Path, target: str, args) -> Non
           f"images, {per_step} images per step (batch {args.batch_size}, mu {args.mu}), {args.steps} steps")
     for label, rate in rates.items():
         print(f"  {label:<30} {rate:10.0f} images/s  {rate / reference:6.2f}x page cache")
-    print(f"  memory mode load_fold: {load_s:.2f} s")
+    print(f"  memory mode load_fold: {load_s:.2f} s; shards {disk_mb:.0f} MiB on disk")
 
 
 def demo_step_rate(manifest: Path, split: Path, out: Path, steps: int, workers: int) -> None:
@@ -121,6 +122,8 @@ def main() -> None:
     parser.add_argument("--images224", type=int, default=2400, help="size of the generated 224x224 dataset")
     parser.add_argument("--manifest224", type=Path, help="a prepared 224x224 manifest instead of generating one")
     parser.add_argument("--split224", type=Path)
+    parser.add_argument("--jpeg-manifest224", type=Path, help="the same images prepared with --storage jpeg")
+    parser.add_argument("--jpeg-split224", type=Path)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--mu", type=int, default=2)
     parser.add_argument("--steps", type=int, default=20)
@@ -134,12 +137,15 @@ def main() -> None:
         assert demo_main(["--out", str(tmp / "demo")]) == 0
         demo = prepare(tmp / "demo", tmp / "demo-shards", "digits-dg-mini", 32, 10)
         if args.manifest224:
-            big = (args.manifest224, args.split224)
+            big, jpeg = (args.manifest224, args.split224), (args.jpeg_manifest224, args.jpeg_split224)
         else:
             write_domainnet_like(tmp / "dn", args.images224)
             big = prepare(tmp / "dn", tmp / "dn-shards", "DomainNet", 224, 1)
+            jpeg = prepare(tmp / "dn", tmp / "dn-jpeg", "DomainNet", 224, 1, storage="jpeg")
         read_rates("demo", *demo, "mono", args)
-        read_rates("DomainNet-shaped", *big, "clipart", args)
+        read_rates("DomainNet-shaped, raw", *big, "clipart", args)
+        if jpeg[0]:
+            read_rates("DomainNet-shaped, jpeg (PIL decode)", *jpeg, "clipart", args)
         demo_step_rate(*demo, tmp / "runs", args.demo_steps, args.workers)
 
 

@@ -3,7 +3,8 @@
 Each fold runs as ``fixclr train`` in its own process under ``/usr/bin/time -v`` (peak RSS). The
 start-up time is process start to the first training step, for stream mode with a valid verify
 stamp and without one (every shard hashed). The stream folds use ``data_mode: auto`` with a
-``data_memory_fraction`` below the fold's size, so they also show auto choosing stream.
+``data_memory_fraction`` below the fold's size, so they also show auto choosing stream. By default a
+fold stops after its training steps, before the final evaluation (``--stop none`` runs it whole).
 
     .venv/bin/python benchmarks/rehearse_stream.py --dataset SMALL_SHARDS --dataset LARGE_SHARDS
         (each a folder with manifest.json and split.json, e.g. from benchmarks/domainnet_like.py,
@@ -30,33 +31,38 @@ FOLD = {"backbone": "resnet18", "method": "fixmatch", "target_domain": "clipart"
         "checkpoint_every": 3, "batch_size": 5, "mu": 1, "eval_batch_size": 64, "threads": 2}
 
 
-def child(config: str, startup_only: bool) -> None:
-    """Run ``fixclr train`` in this process, printing when the first training step starts."""
+def child(config: str, stop: str) -> None:
+    """Run ``fixclr train`` in this process, printing when the first training step starts.
+
+    ``stop``: ``first-step`` exits there (start-up only), ``trained`` after the last training step
+    (before the final evaluation), ``none`` runs the whole fold.
+    """
     import fixclr.engine
     from fixclr.train import main
 
-    first = fixclr.engine.Trainer.train_step
+    step = fixclr.engine.Trainer.train_step
 
     def timed(self):
-        if not hasattr(timed, "done"):
-            timed.done = True
+        if not hasattr(timed, "started"):
+            timed.started = True
             print(f"first_step_at {time.time():.6f}", flush=True)
-            if startup_only:
+            if stop == "first-step":
                 sys.exit(0)
-        return first(self)
+        figures = step(self)
+        if stop == "trained" and self.step == self.cfg["steps"]:
+            sys.exit(0)
+        return figures
 
     fixclr.engine.Trainer.train_step = timed
     sys.exit(main(["--config", config]))
 
 
-def run(shards: Path, name: str, overrides: dict, tmp: Path, startup_only: bool = False) -> dict:
+def run(shards: Path, name: str, overrides: dict, tmp: Path, stop: str) -> dict:
     cfg = {**FOLD, "manifest": str(shards / "manifest.json"), "split": str(shards / "split.json"),
            "out_dir": str(tmp / name), **overrides}
     config = tmp / f"{name}.yaml"
     config.write_text(yaml.safe_dump(cfg))
-    command = ["/usr/bin/time", "-v", sys.executable, __file__, "--child", str(config)]
-    if startup_only:
-        command.append("--startup-only")
+    command = ["/usr/bin/time", "-v", sys.executable, __file__, "--child", str(config), "--stop", stop]
     started = time.time()
     done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if done.returncode:
@@ -77,12 +83,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", type=Path, action="append", help="shard folder (give two, 4x apart)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--startup-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--stop", choices=("first-step", "trained", "none"), default="trained",
+                        help="end the measured folds before the final evaluation (default) or run them whole")
     parser.add_argument("--stream-fraction", type=float, default=0.01,
                         help="data_memory_fraction of the auto (stream) folds: below the folds' share")
     args = parser.parse_args()
     if args.child:
-        return child(args.child, args.startup_only)
+        return child(args.child, args.stop)
     rows = []
     with tempfile.TemporaryDirectory(prefix="rehearse_") as tmp:
         tmp = Path(tmp)
@@ -90,14 +97,14 @@ def main() -> None:
             verify_dataset(shards / "manifest.json")
             stream = {"data_mode": "auto", "data_memory_fraction": args.stream_fraction, "num_workers": 1}
             row = {"dataset": shards.name, "images_mb": image_mb(shards),
-                   "memory": run(shards, f"{shards.name}-memory", {"data_mode": "memory"}, tmp),
-                   "stream": run(shards, f"{shards.name}-stream", stream, tmp)}
+                   "memory": run(shards, f"{shards.name}-memory", {"data_mode": "memory"}, tmp, args.stop),
+                   "stream": run(shards, f"{shards.name}-stream", stream, tmp, args.stop)}
             stamp_path(shards / "manifest.json").unlink()
-            row["stream_no_stamp"] = run(shards, f"{shards.name}-nostamp", stream, tmp, startup_only=True)
+            row["stream_no_stamp"] = run(shards, f"{shards.name}-nostamp", stream, tmp, "first-step")
             verify_dataset(shards / "manifest.json")
             rows.append(row)
             print(json.dumps(row), flush=True)
-    print("\nResNet-18 224x224 FixMatch fold, 3 steps, batch 5 + 5 unlabeled, eval batch 64:")
+    print(f"\nResNet-18 224x224 FixMatch fold, 3 steps, batch 5 + 5 unlabeled, eval batch 64, stop: {args.stop}:")
     for row in rows:
         print(f"  {row['dataset']}: {row['images_mb']:.0f} MiB of images")
         for mode in ("memory", "stream", "stream_no_stamp"):
