@@ -5,7 +5,7 @@ For the demo (32x32) and a DomainNet-shaped synthetic dataset (224x224), in one 
   - h5py rows: one ``read_direct`` per image (the DataLoader path before stream mode);
   - stream: ``StreamBatches.step`` (StepSampler batches, DataLoader workers, prefetch);
   - memory: ``MemoryBatches.step`` (gathers from the images in memory), and the fold's load time;
-and the demo's FixMatch training step rate (``fixclr train``'s images/s) in both modes.
+and the demo's FixMatch step time (wall and CPU) in both modes.
 
     .venv/bin/python benchmarks/bench_stream.py                     # generates both datasets in a temp dir
     .venv/bin/python benchmarks/bench_stream.py --manifest224 M --split224 S   # reuse a prepared one
@@ -27,7 +27,7 @@ from fixclr.config import resolve
 from fixclr.data import DomainImages, load_manifest
 from fixclr.data.loader import StepSampler, load_fold
 from fixclr.data.stream import MemoryBatches, StreamBatches
-from fixclr.train import run_fold
+from fixclr.engine import Trainer
 
 sys.path.insert(0, str(Path(__file__).parent))
 from domainnet_like import write_domainnet_like  # noqa: E402
@@ -104,17 +104,23 @@ def read_rates(name: str, manifest: Path, split: Path, target: str, args) -> Non
     print(f"  memory mode load_fold: {load_s:.2f} s; shards {disk_mb:.0f} MiB on disk")
 
 
-def demo_step_rate(manifest: Path, split: Path, out: Path, steps: int, workers: int) -> None:
-    """The demo's FixMatch training rate in memory vs stream mode (``fixclr train``'s images/s)."""
-    rates = {}
+def demo_step_rate(manifest: Path, split: Path, steps: int, workers: int) -> None:
+    """The demo's FixMatch step time (wall and CPU of the training process) in memory vs stream mode."""
+    cpu, times = torch.device("cpu"), {}
     for mode, num_workers in (("memory", 0), ("stream", 0), ("stream", workers)):
-        result = run_fold({"manifest": str(manifest), "split": str(split), "target_domain": "mono",
-                           "out_dir": str(out / f"{mode}{num_workers}"), "steps": steps, "eval_every": steps,
-                           "threads": 1, "data_mode": mode, "num_workers": num_workers})
-        rates[f"{mode}, {num_workers} workers"] = result["images_per_s"]
-    print(f"\ndemo FixMatch training ({steps} steps, 1 thread):")
-    for mode, rate in rates.items():
-        print(f"  {mode:<18} {rate:8.0f} images/s  step time {rates['memory, 0 workers'] / rate:.3f}x memory mode")
+        cfg = resolve({"manifest": str(manifest), "split": str(split), "target_domain": "mono", "out_dir": "unused",
+                       "steps": steps + 1, "data_mode": mode, "num_workers": num_workers})
+        trainer = Trainer(cfg, load_fold(cfg, device=cpu), cpu)
+        trainer.train_step()  # starts the reader
+        wall, process = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            trainer.train_step()
+        times[f"{mode}, {num_workers} workers"] = ((time.perf_counter() - wall) / steps, (time.process_time() - process) / steps)
+    print(f"\ndemo FixMatch step ({steps} steps, 1 thread; CPU: this process only, workers excluded):")
+    base_wall, base_cpu = times["memory, 0 workers"]
+    for mode, (wall, process) in times.items():
+        print(f"  {mode:<18} wall {wall * 1e3:6.1f} ms ({wall / base_wall:.3f}x memory)  CPU {process * 1e3:6.1f} ms "
+              f"({process / base_cpu:.3f}x memory)")
 
 
 def main() -> None:
@@ -129,7 +135,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--prefetch", type=int, default=2)
-    parser.add_argument("--demo-steps", type=int, default=100)
+    parser.add_argument("--demo-steps", type=int, default=40)
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory(prefix="bench_stream_") as tmp:
@@ -146,7 +152,7 @@ def main() -> None:
         read_rates("DomainNet-shaped, raw", *big, "clipart", args)
         if jpeg[0]:
             read_rates("DomainNet-shaped, jpeg (PIL decode)", *jpeg, "clipart", args)
-        demo_step_rate(*demo, tmp / "runs", args.demo_steps, args.workers)
+        demo_step_rate(*demo, args.demo_steps, args.workers)
 
 
 if __name__ == "__main__":
