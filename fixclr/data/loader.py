@@ -101,12 +101,12 @@ def load_fold(cfg: dict, verify: bool = True, device: torch.device | None = None
         raise FoldDataError(f"labels_per_class {cfg['labels_per_class']} does not match {split_path} ({split['labels_per_class']})")
     if split["manifest_sha256"] != sha256_file(manifest_path):
         raise FoldDataError(f"split {split_path} was made from another manifest than {manifest_path} (manifest_sha256 differs)")
+    if verify:  # before anything reads the shards (the split check reads their labels)
+        check_shards(manifest_path)  # size and mtime against the verify stamp; hashes only without one
     check_split(split, split_path, manifest, manifest_path)
     height, width = manifest["image_size"]
     if height != width:
         raise FoldDataError(f"{manifest_path}: training expects square images, got image_size {manifest['image_size']}")
-    if verify:
-        check_shards(manifest_path)  # size and mtime against the verify stamp; hashes only without one
     sources = [d for d in domains if d != target]
     parts = {d: split["domains"][d] for d in sources}
     count = manifest["domains"][target]["count"] + sum(len(p[k]) for p in parts.values() for k in ("labeled", "unlabeled", "val"))

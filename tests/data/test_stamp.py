@@ -14,7 +14,7 @@ import fixclr.data.hdf5
 from fixclr.config import resolve
 from fixclr.data import ShardIntegrityError
 from fixclr.data.loader import load_fold
-from fixclr.cli import main as fixclr
+from fixclr.cli import main as fixclr_main
 from fixclr.data.stamp import STAMP_NAME, check_shards
 from fixclr.errors import EXIT_USER_ERROR
 
@@ -45,7 +45,7 @@ def _fold(prepared_demo, demo_copy, tmp_path) -> dict:
 
 
 def verify_main(argv: list[str]) -> int:
-    return fixclr(["verify", *argv])
+    return fixclr_main(["verify", *argv])
 
 
 def _shard_count(manifest) -> int:
