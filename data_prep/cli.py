@@ -50,7 +50,7 @@ def prep_main(argv: list[str]) -> int:
     from data_prep.images import RESIZE_POLICIES
     from data_prep.ingest import IngestSettings, available_cores, ingest_domain
     from data_prep.layout import scan_layout
-    from data_prep.shards import COMPRESSIONS
+    from data_prep.shards import COMPRESSIONS, STORAGES
 
     parser = argparse.ArgumentParser(prog="fixclr prep", description="Ingest ROOT/<domain>/<class>/<image> into HDF5.")
     parser.add_argument("--root", required=True, help="dataset root folder")
@@ -69,6 +69,9 @@ def prep_main(argv: list[str]) -> int:
     parser.add_argument("--compression", choices=COMPRESSIONS, default="none",
                         help="HDF5 image compression (default none: fastest reads, see benchmarks/bench_read.py)")
     parser.add_argument("--force", action="store_true", help="re-ingest even when the shards are up to date")
+    parser.add_argument("--storage", choices=STORAGES, default="raw",
+                        help="raw uint8 rows (default: fastest reads) or JPEG bytes decoded when read (about a "
+                             "tenth of the disk for photos)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     preset_name = args.preset or (args.dataset if args.dataset in PRESETS else None)
@@ -83,7 +86,7 @@ def prep_main(argv: list[str]) -> int:
               f"{', '.join(layout.not_regular[:5])}{', ...' if len(layout.not_regular) > 5 else ''}", file=sys.stderr)
     settings = IngestSettings(dataset=args.dataset, image_size=image_size, resize_policy=args.resize_policy,
                               skip_bad=args.skip_bad, shard_max_bytes=args.shard_max_mb << 20, preset=preset_name,
-                              compression=args.compression)
+                              compression=args.compression, storage=args.storage)
     domains = [layout.resolve_domain(d) for d in args.domain] if args.domain else list(layout.domains)
     workers = args.workers or available_cores()
     failures = []

@@ -42,6 +42,7 @@ class IngestSettings:
     shard_max_bytes: int = 1024 << 20
     preset: str | None = None
     compression: str = "none"
+    storage: str = "raw"  # raw | jpeg (data_prep.shards.STORAGES)
 
 
 def available_cores() -> int:
@@ -151,7 +152,7 @@ def ingest_domain(layout: Layout, domain: str, out_dir: str | os.PathLike, setti
     started = time.perf_counter()
     writer = ShardWriter(out_dir, domain, attrs, settings.image_size,
                          rows_per_shard=max(1, settings.shard_max_bytes // (height * width * 3)),
-                         compression=settings.compression)
+                         compression=settings.compression, storage=settings.storage)
     try:
         skipped, class_counts = _decode_into(writer, layout, domain, settings, workers or available_cores(), progress)
         if skipped and not settings.skip_bad:

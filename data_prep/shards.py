@@ -8,6 +8,7 @@ chunk, ``labels int64 (N,)``, ``paths`` UTF-8 strings, attributes ``classes`` (J
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import re
@@ -15,10 +16,13 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from PIL import Image
 
 from fixclr.io import sha256_file
 
 # h5py filter (and level) per --compression choice; benchmarks/bench_read.py measures them.
+STORAGES = ("raw", "jpeg")  # --storage: uint8 rows, or JPEG bytes (vlen uint8) decoded by the reader
+JPEG_QUALITY = 90
 COMPRESSIONS: dict[str, tuple[str | None, int | None]] = {"none": (None, None), "lzf": ("lzf", None),
                                                           "gzip": ("gzip", 4)}
 _WRITE_BATCH = 64
@@ -48,8 +52,8 @@ class ShardWriter:
     """Append (image, label, path) rows; roll to a new shard every ``rows_per_shard`` rows."""
 
     def __init__(self, out_dir: Path, domain: str, attrs: dict, image_size: tuple[int, int], rows_per_shard: int,
-                 compression: str = "none"):
-        self.out_dir, self.domain, self.attrs = out_dir, domain, attrs
+                 compression: str = "none", storage: str = "raw"):
+        self.out_dir, self.domain, self.attrs, self.storage = out_dir, domain, attrs, storage
         self.compression, self.compression_level = COMPRESSIONS[compression]
         self.image_shape = (*image_size, 3)
         self.rows_per_shard = rows_per_shard
@@ -72,10 +76,14 @@ class ShardWriter:
         self._file = h5py.File(temp, "w")
         for key, value in self.attrs.items():
             self._file.attrs[key] = value
-        self._file.create_dataset(
-            "images", shape=(0, *self.image_shape), maxshape=(None, *self.image_shape), dtype=np.uint8,
-            chunks=(1, *self.image_shape), compression=self.compression, compression_opts=self.compression_level,
-        )
+        if self.storage == "jpeg":
+            self._file.create_dataset("images", shape=(0,), maxshape=(None,), dtype=h5py.vlen_dtype(np.uint8),
+                                      chunks=(64,))
+        else:
+            self._file.create_dataset(
+                "images", shape=(0, *self.image_shape), maxshape=(None, *self.image_shape), dtype=np.uint8,
+                chunks=(1, *self.image_shape), compression=self.compression, compression_opts=self.compression_level,
+            )
         self._file.create_dataset("labels", shape=(0,), maxshape=(None,), dtype=np.int64, chunks=(4096,))
         self._file.create_dataset(
             "paths", shape=(0,), maxshape=(None,), dtype=h5py.string_dtype("utf-8"), chunks=(4096,)
@@ -96,7 +104,12 @@ class ShardWriter:
             for name, values in zip(("images", "labels", "paths"), zip(*take)):
                 dataset = self._file[name]
                 dataset.resize(end, axis=0)
-                dataset[start:end] = np.stack(values) if name == "images" else list(values)
+                if name != "images":
+                    dataset[start:end] = list(values)
+                elif self.storage == "jpeg":
+                    dataset[start:end] = _as_object_array([encode_jpeg(image) for image in values])
+                else:
+                    dataset[start:end] = np.stack(values)
             self._counts[-1] = end
 
     def _close_current(self) -> None:
@@ -135,6 +148,19 @@ class ShardWriter:
         for temp in self._temps:
             temp.unlink(missing_ok=True)
         self._temps = []
+
+
+def encode_jpeg(image: np.ndarray) -> np.ndarray:
+    """JPEG bytes (quality JPEG_QUALITY, 4:4:4) of a uint8 HxWx3 image, as a uint8 array."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    return np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+
+
+def _as_object_array(rows: list[np.ndarray]) -> np.ndarray:
+    out = np.empty(len(rows), dtype=object)
+    out[:] = rows
+    return out
 
 
 def shard_attributes(dataset: str, domain: str, classes: list[str], image_size: tuple[int, int],

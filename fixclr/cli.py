@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prep": ("data_prep.cli:prep_main", "ingest one domain (or all) of an image folder into HDF5 shards"),
     "manifest": ("data_prep.cli:manifest_main", "merge per-domain ingest records into manifest.json"),
     "splits": ("data_prep.cli:splits_main", "write a labeled/unlabeled/validation split file"),
+    "verify": ("fixclr.data.stamp:main", "check every shard's sha256 once and stamp the dataset verified"),
     "weights": ("fixclr.models.weights:main", "download ImageNet weights of a pretrained backbone (login node)"),
     "train": ("fixclr.train:main", "train and evaluate one LODO fold from a config file"),
     "submit": ("cluster.cli:submit_main", "launch folds (SLURM via submitit, or local processes)"),

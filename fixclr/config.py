@@ -75,10 +75,13 @@ DEFAULTS: dict[str, Any] = {
     "device": "auto",  # auto | cpu | cuda
     "dtype": "float32",  # float64: parameters and activations in double (CPU exactness checks)
     "threads": 0,  # torch CPU threads; 0 keeps torch's default
-    "num_workers": 0,  # reserved for streamed reading; images are read into memory
+    "num_workers": 0,  # DataLoader worker processes of stream mode (0: read in the training process)
     "precision": "auto",  # auto (bf16 on CUDA with bf16, else fp16 + grad scaler; fp32 on CPU) | bf16 | fp16 | fp32
     "tf32": True,  # TF32 in CUDA matmuls and cuDNN convolutions (Ampere and later); no effect on CPU
     "compile": False,  # torch.compile the model (not the augmenter or the loss); ignored with a message where unavailable
+    "data_mode": "auto",  # memory | stream | auto (memory when the fold's images fit data_memory_fraction)
+    "data_memory_fraction": 0.25,  # auto: share of host memory per rank (and of device memory) the images may take
+    "prefetch": 2,  # stream mode: batches each worker reads ahead
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -90,11 +93,13 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "device": ("auto", "cpu", "cuda"),
     "dtype": ("float32", "float64"),
     "precision": ("auto", "bf16", "fp16", "fp32"),
+    "data_mode": ("auto", "memory", "stream"),
 }
 REQUIRED = ("manifest", "split", "target_domain", "out_dir")
 # Keys that do not change what is computed: left out of the config hash so that a checkpoint
 # stays valid when the fold is moved or relaunched with other I/O settings.
-RUNTIME_KEYS = ("out_dir", "variant", "checkpoint_every", "num_workers", "eval_batch_size")
+RUNTIME_KEYS = ("out_dir", "variant", "checkpoint_every", "num_workers", "eval_batch_size", "data_mode",
+                "data_memory_fraction", "prefetch")
 
 
 class ConfigError(UserError, ValueError):
@@ -245,12 +250,14 @@ def validate(cfg: dict) -> dict:
     for key, allowed in CHOICES.items():
         if get(cfg, key) not in allowed:
             raise ConfigError(f"config key {key!r} must be one of {', '.join(allowed)}; got {get(cfg, key)!r}")
-    for key in ("steps", "batch_size", "mu", "eval_every", "checkpoint_every", "width", "proj_dim"):
+    for key in ("steps", "batch_size", "mu", "eval_every", "checkpoint_every", "width", "proj_dim", "prefetch"):
         if cfg[key] < 1:
             raise ConfigError(f"config key {key!r} must be >= 1, got {cfg[key]}")
     _check_ranges(cfg)
     if not 0.0 <= cfg["ema_decay"] < 1.0:
         raise ConfigError(f"config key 'ema_decay' must be in [0, 1), got {cfg['ema_decay']}")
+    if not 0.0 < cfg["data_memory_fraction"] <= 1.0:
+        raise ConfigError(f"config key 'data_memory_fraction' must be in (0, 1], got {cfg['data_memory_fraction']}")
     if cfg["fixclr"]["temperature"] <= 0:
         raise ConfigError(f"config key 'fixclr.temperature' must be > 0, got {cfg['fixclr']['temperature']}")
     for key in ("fixclr.warmup_fraction", "unlabeled_warmup_fraction"):

@@ -29,6 +29,7 @@ from torch import nn
 
 from fixclr.augment import Augmenter
 from fixclr.data.loader import FoldData, ImageSet, StepSampler
+from fixclr.data.stream import batch_source
 from fixclr.distributed import all_reduce_min, all_reduce_sum, convert_batchnorm, rank, world_size
 from fixclr.errors import UserError
 from fixclr.losses import fixclr_loss
@@ -80,6 +81,7 @@ class Trainer:
         mu = cfg["mu"] if self.method.uses_unlabeled else 0
         self.sampler = StepSampler(cfg["seed"], data.labeled_sizes, len(data.unlabeled), cfg["batch_size"], mu,
                                    rank(), world_size())
+        self.batches = batch_source(cfg, data, self.sampler, device)  # uint8 batches from memory or the shards
         size = data.image_size
         self.weak = Augmenter("weak", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD)
         self.strong = Augmenter("strong", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD)
@@ -135,12 +137,10 @@ class Trainer:
     def train_step(self) -> None:
         """One optimisation step at ``self.step``; its losses and pseudo-label counts are added to ``figure_sums``."""
         step, data = self.step, self.data
-        batch = self.sampler.indices(step).to(self.device)
-        labeled = data.labeled.images[batch.labeled_index]
+        batch, labeled, unlabeled = self.batches.step(step)  # this rank's slice and its uint8 images
         targets = data.labeled.labels[batch.labeled_index]
         views = [self.weak(labeled, batch.seeds["labeled"])]
         if self.method.uses_unlabeled:
-            unlabeled = data.unlabeled.images[batch.unlabeled_index]
             views += [self.weak(unlabeled, batch.seeds["weak"]), self.strong(unlabeled, batch.seeds["strong"])]
         if self.method.uses_labeled_strong:  # last, so the slices above keep their place; same seeds, other kind
             views.append(self.strong(labeled, batch.seeds["labeled"]))
@@ -236,14 +236,11 @@ class Trainer:
         """Top-1 accuracy in percent of the evaluated model (EMA if enabled) on ``part``, sharded over ranks."""
         model = self.ema if self.ema is not None else self.model
         model.eval()
-        images, labels = part.images[rank()::world_size()], part.labels[rank()::world_size()]
         correct = torch.zeros((), device=self.device)
-        for start in range(0, len(labels), self.cfg["eval_batch_size"]):
-            chunk = slice(start, start + self.cfg["eval_batch_size"])
+        for batch, labels in self.batches.eval_chunks(part, self.cfg["eval_batch_size"]):  # this rank's share
             with self.autocast:
-                batch = images[chunk]
                 logits, _ = model(self.plain(batch, torch.zeros(len(batch), dtype=torch.int64)).to(self.dtype))
-            correct += (logits.argmax(1) == labels[chunk]).sum()
+            correct += (logits.argmax(1) == labels).sum()
         return 100.0 * all_reduce_sum(correct).item() / len(part)
 
     def evaluate(self) -> dict:

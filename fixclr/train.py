@@ -103,7 +103,7 @@ def _train(cfg: dict, out: Path, device: torch.device) -> dict:
     started, is_main = time.perf_counter(), rank() == 0
     chash, inputs = fold_config.config_hash(cfg), input_hashes(cfg)
     checkpoint, metrics = out / "checkpoint.pt", out / "metrics.jsonl"
-    trainer = Trainer(cfg, load_fold(cfg, verify=is_main).to(device), device)
+    trainer = Trainer(cfg, load_fold(cfg, verify=is_main, device=device).to(device), device)
     history, wall_before, train_s = [], 0.0, 0.0
     if checkpoint.exists():
         state = load_checkpoint(checkpoint, chash, map_location=device)

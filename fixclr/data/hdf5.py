@@ -6,12 +6,14 @@ No torch import: ``DomainImages`` is a plain map-style dataset that a DataLoader
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
 
 import h5py
 import numpy as np
+from PIL import Image
 
 from fixclr.errors import UserError
 from fixclr.io import sha256_file
@@ -116,6 +118,17 @@ def check_split(split: dict, split_path: str | os.PathLike, manifest: dict, mani
 _VERIFIED: set[tuple[str, int, int]] = set()
 
 
+def check_shard_hash(shard_path: Path, domain: str, sha256: str, manifest_path, why: str = "") -> None:
+    """Hash one shard; raise ShardIntegrityError naming it when the sha256 is not the manifest's."""
+    if sha256_file(shard_path) != sha256:
+        raise ShardIntegrityError(
+            f"shard {shard_path} of domain {domain} is corrupt: its sha256 differs from the manifest "
+            f"{manifest_path} ({why + ', ' if why else ''}truncated or modified); re-run the 'fixclr prep' that "
+            f"wrote it (it re-ingests a changed shard; or rerun the workflow after deleting "
+            f"{shard_path.parent / (domain + '.json')})"
+        )
+
+
 def verify_manifest(path: str | os.PathLike) -> dict:
     """Check every shard's sha256 against the manifest (once per process per unchanged file).
 
@@ -132,12 +145,7 @@ def verify_manifest(path: str | os.PathLike) -> dict:
             key = (str(shard_path.resolve()), stat.st_size, stat.st_mtime_ns)
             if key in _VERIFIED:
                 continue
-            if sha256_file(shard_path) != shard["sha256"]:
-                raise ShardIntegrityError(
-                    f"shard {shard_path} of domain {domain} is corrupt: its sha256 differs from the manifest "
-                    f"{path} (truncated or modified); re-run the 'fixclr prep' that wrote it (it re-ingests a "
-                    f"changed shard; or rerun the workflow after deleting {folder / (domain + '.json')})"
-                )
+            check_shard_hash(shard_path, domain, shard["sha256"], path)
             _VERIFIED.add(key)
     return manifest
 
@@ -182,6 +190,37 @@ def read_domain_paths(manifest_path: str | os.PathLike, domain: str, locking=Non
     return [p.decode("utf-8") if isinstance(p, bytes) else p for column in columns for p in column]
 
 
+def _is_encoded(dataset: h5py.Dataset) -> bool:
+    """True for a shard of ``prep --storage jpeg``: one JPEG byte string per row."""
+    return h5py.check_vlen_dtype(dataset.dtype) is not None
+
+
+def _decode_jpeg(encoded: np.ndarray, out: np.ndarray) -> None:
+    with Image.open(io.BytesIO(encoded.tobytes())) as image:
+        decoded = np.asarray(image.convert("RGB"))
+    if decoded.shape != out.shape:
+        raise ValueError(f"a JPEG row decodes to {decoded.shape}, the shard's image shape is {out.shape}")
+    out[...] = decoded
+
+
+def _raw_layout(path: Path, dataset: h5py.Dataset) -> tuple[int, np.ndarray] | None:
+    """(fd, byte offset of each row's chunk) when every image is one unfiltered chunk; else None."""
+    row_bytes = int(np.prod(dataset.shape[1:]))
+    if dataset.dtype != np.uint8 or dataset.chunks != (1, *dataset.shape[1:]) or dataset.compression:
+        return None
+    offsets = np.full(len(dataset), -1, dtype=np.int64)
+
+    def note(info) -> None:
+        if info.filter_mask == 0 and info.size == row_bytes:
+            offsets[info.chunk_offset[0]] = info.byte_offset
+
+    try:
+        dataset.id.chunk_iter(note)
+    except (AttributeError, RuntimeError):  # h5py < 3.8 or HDF5 < 1.12.3: keep h5py's reads
+        return None
+    return (os.open(path, os.O_RDONLY), offsets) if (offsets >= 0).all() else None
+
+
 class DomainImages:
     """Map-style dataset over one domain's shards: ``ds[i] -> (uint8 HxWx3 image, int label)``.
 
@@ -208,6 +247,7 @@ class DomainImages:
         self.labels = read_domain_labels(manifest_path, domain, locking)[self.positions]
         self.image_shape = (*manifest["image_size"], 3)
         self._handles: dict[int, tuple[h5py.File, h5py.Dataset]] = {}
+        self._raw: dict[int, tuple[int, np.ndarray] | None] = {}  # raw shards: fd and row offsets (pread is fork-safe)
         self._pid = os.getpid()
 
     @property
@@ -229,7 +269,10 @@ class DomainImages:
 
     def _read_into(self, out: np.ndarray, index: int) -> None:
         images = self._images(int(self._shard_of[index]))
-        images.read_direct(out, source_sel=np.s_[int(self._row_of[index])])
+        if _is_encoded(images):
+            _decode_jpeg(images[int(self._row_of[index])], out)
+        else:
+            images.read_direct(out, source_sel=np.s_[int(self._row_of[index])])
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         image = np.empty(self.image_shape, dtype=np.uint8)
@@ -243,6 +286,55 @@ class DomainImages:
             self._read_into(batch[slot], indices[slot])
         return [(batch[slot], int(self.labels[index])) for slot, index in enumerate(indices)]
 
+    def read_rows(self, indices) -> np.ndarray:
+        """The images at ``indices`` as ``uint8 (n, H, W, 3)`` in request order.
+
+        Rows are sorted per shard. Raw shards (uncompressed, one image per chunk, the default) are
+        read with one ``os.preadv`` per image at the chunk's byte offset, bypassing h5py's
+        per-call selection cost; JPEG shards (``prep --storage jpeg``) are decoded with PIL; other
+        shards read every run of consecutive rows in one h5py call.
+        """
+        indices = np.asarray(indices, dtype=np.int64)
+        images = np.empty((len(indices), *self.image_shape), dtype=np.uint8)
+        shards, rows = self._shard_of[indices], self._row_of[indices]
+        order = np.lexsort((rows, shards))
+        for shard in np.unique(shards):
+            slots = order[shards[order] == shard]
+            direct, dataset = self._direct(int(shard)), self._images(int(shard))
+            if direct is not None:
+                self._pread(direct, images, slots, rows[slots], int(shard))
+            elif _is_encoded(dataset):
+                for slot, row in zip(slots, rows[slots]):
+                    _decode_jpeg(dataset[int(row)], images[slot])
+            else:
+                self._read_runs(self._images(int(shard)), images, slots, rows[slots])
+        return images
+
+    def _direct(self, shard: int) -> tuple[int, np.ndarray] | None:
+        """(read-only file descriptor, byte offset of every row) of a raw shard, else None."""
+        dataset = self._images(shard)
+        if shard not in self._raw:
+            self._raw[shard] = _raw_layout(self.files[shard], dataset)
+        return self._raw[shard]
+
+    def _pread(self, direct: tuple[int, np.ndarray], images: np.ndarray, slots, rows, shard: int) -> None:
+        fd, offsets = direct
+        for slot, row in zip(slots, rows):
+            if os.preadv(fd, [images[slot]], int(offsets[row])) != images[slot].nbytes:
+                raise OSError(f"{self.files[shard]}: short read of row {row} (the file was truncated)")
+
+    @staticmethod
+    def _read_runs(dataset: h5py.Dataset, images: np.ndarray, slots, rows) -> None:
+        starts = np.flatnonzero(np.r_[True, np.diff(rows) != 1])
+        for start, end in zip(starts, np.r_[starts[1:], len(rows)]):
+            first = int(rows[start])
+            if end - start == 1:
+                dataset.read_direct(images[slots[start]], source_sel=np.s_[first])
+            else:
+                run = np.empty((end - start, *images.shape[1:]), dtype=np.uint8)
+                dataset.read_direct(run, source_sel=np.s_[first:first + end - start])
+                images[slots[start:end]] = run
+
     def read_all(self) -> tuple[np.ndarray, np.ndarray]:
         """Every exposed image as one ``uint8 (N, H, W, 3)`` array, with the labels.
 
@@ -254,7 +346,9 @@ class DomainImages:
             if not where.size:
                 continue
             dataset = self._images(shard)
-            if 4 * where.size >= len(dataset):
+            if _is_encoded(dataset):
+                images[where] = self.read_rows(where)
+            elif 4 * where.size >= len(dataset):
                 images[where] = dataset[()][self._row_of[where]]
             else:
                 for index in where[np.argsort(self._row_of[where], kind="stable")]:
@@ -265,9 +359,12 @@ class DomainImages:
         """Close the open HDF5 handles of this process."""
         for handle, _ in self._handles.values():
             handle.close()
-        self._handles = {}
+        for direct in self._raw.values():
+            if direct is not None:
+                os.close(direct[0])
+        self._handles, self._raw = {}, {}
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_handles"] = {}
+        state["_handles"], state["_raw"] = {}, {}
         return state

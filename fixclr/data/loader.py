@@ -16,7 +16,9 @@ from dataclasses import dataclass
 
 import torch
 
-from fixclr.data import DomainImages, check_split, load_manifest, load_split, verify_manifest
+from fixclr.data import DomainImages, check_split, load_manifest, load_split
+from fixclr.data.stamp import check_shards
+from fixclr.data.stream import PooledRows, choose_mode
 from fixclr.errors import UserError
 from fixclr.io import sha256_file
 
@@ -31,14 +33,16 @@ class FoldDataError(UserError, ValueError):
 class ImageSet:
     """Images (N, 3, H, W) uint8 and labels (N,) int64 of one part of the data."""
 
-    images: torch.Tensor
+    images: torch.Tensor | None  # None in stream mode: the images stay in the shards
     labels: torch.Tensor
+    rows: PooledRows | None = None  # stream mode: reader of the images from the shards
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def to(self, device: torch.device) -> "ImageSet":
-        return ImageSet(self.images.to(device), self.labels.to(device))
+        images = self.images.to(device) if self.images is not None else None
+        return ImageSet(images, self.labels.to(device), self.rows)
 
 
 @dataclass
@@ -56,6 +60,7 @@ class FoldData:
     val: dict[str, ImageSet]  # source-domain validation parts
     target: ImageSet  # every image of the held-out domain
     image_size: int
+    mode: str = "memory"  # memory | stream (data_mode after auto's choice)
 
     def to(self, device: torch.device) -> "FoldData":
         """The same data with every image and label tensor on ``device``."""
@@ -64,17 +69,27 @@ class FoldData:
             val={domain: part.to(device) for domain, part in self.val.items()}, target=self.target.to(device))
 
 
-def _read(manifest_path: str, domain: str, positions: list[int] | None) -> ImageSet:
+def _read(manifest_path: str, domain: str, positions: list[int] | None, mode: str = "memory") -> ImageSet:
+    if mode == "stream":
+        rows = PooledRows([DomainImages(manifest_path, domain, positions)])
+        return ImageSet(None, torch.as_tensor(rows.labels, dtype=torch.int64), rows)
     images, labels = DomainImages(manifest_path, domain, positions).read_all()
     return ImageSet(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.as_tensor(labels, dtype=torch.int64))
 
 
 def _concat(parts: list[ImageSet]) -> ImageSet:
+    if parts[0].rows is not None:
+        rows = PooledRows([domain for p in parts for domain in p.rows.sets])
+        return ImageSet(None, torch.cat([p.labels for p in parts]), rows)
     return ImageSet(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
 
 
-def load_fold(cfg: dict, verify: bool = True) -> FoldData:
-    """Read the fold's images into memory, checking the config against manifest and split."""
+def load_fold(cfg: dict, verify: bool = True, device: torch.device | None = None) -> FoldData:
+    """The fold's data, checking the config against manifest and split.
+
+    Memory mode reads the images into memory; stream mode (``data_mode``, or ``auto``'s choice for
+    ``device``) keeps only labels and a reader of the shards.
+    """
     manifest_path, split_path = cfg["manifest"], cfg["split"]
     manifest, split = load_manifest(manifest_path), load_split(split_path)
     domains, target = sorted(manifest["domains"]), cfg["target_domain"]
@@ -86,16 +101,20 @@ def load_fold(cfg: dict, verify: bool = True) -> FoldData:
         raise FoldDataError(f"labels_per_class {cfg['labels_per_class']} does not match {split_path} ({split['labels_per_class']})")
     if split["manifest_sha256"] != sha256_file(manifest_path):
         raise FoldDataError(f"split {split_path} was made from another manifest than {manifest_path} (manifest_sha256 differs)")
+    if verify:  # before anything reads the shards (the split check reads their labels)
+        check_shards(manifest_path)  # size and mtime against the verify stamp; hashes only without one
     check_split(split, split_path, manifest, manifest_path)
     height, width = manifest["image_size"]
     if height != width:
         raise FoldDataError(f"{manifest_path}: training expects square images, got image_size {manifest['image_size']}")
-    if verify:
-        verify_manifest(manifest_path)
     sources = [d for d in domains if d != target]
     parts = {d: split["domains"][d] for d in sources}
-    labeled = [_read(manifest_path, d, parts[d]["labeled"]) for d in sources]
-    unlabeled = [_read(manifest_path, d, parts[d]["unlabeled"]) for d in sources]
+    count = manifest["domains"][target]["count"] + sum(len(p[k]) for p in parts.values() for k in ("labeled", "unlabeled", "val"))
+    mode, reason = choose_mode(cfg["data_mode"], count * height * width * 3, cfg["data_memory_fraction"],
+                               device or torch.device("cpu"))
+    print(f"data: {reason}", flush=True)
+    labeled = [_read(manifest_path, d, parts[d]["labeled"], mode) for d in sources]
+    unlabeled = [_read(manifest_path, d, parts[d]["unlabeled"], mode) for d in sources]
     return FoldData(
         dataset=manifest["dataset"],
         labels_per_class=split["labels_per_class"],
@@ -105,9 +124,10 @@ def load_fold(cfg: dict, verify: bool = True) -> FoldData:
         labeled=_concat(labeled),
         labeled_sizes=[len(part) for part in labeled],
         unlabeled=_concat(unlabeled),
-        val={d: _read(manifest_path, d, parts[d]["val"]) for d in sources},
-        target=_read(manifest_path, target, None),
+        val={d: _read(manifest_path, d, parts[d]["val"], mode) for d in sources},
+        target=_read(manifest_path, target, None, mode),
         image_size=height,
+        mode=mode,
     )
 
 

@@ -23,12 +23,16 @@ def _records(out: Path) -> list[dict]:
 
 
 # DeFixMatch (a strong labeled view, the debiasing term) and DebiasPL (a gathered running prior)
-# change what the step computes; ~2-3 min each on the shared 2 cores, so marked slow.
-@pytest.mark.parametrize("method", ["fixmatch", *(pytest.param(m, marks=pytest.mark.slow) for m in ("defixmatch", "debiaspl"))])
-def test_two_gloo_ranks_match_one_rank(fold_cfg, write_config, tmp_path, method):
+# change what the step computes; ~2-3 min each on the shared 2 cores, so marked slow. Stream mode:
+# each rank reads its slice of the batch and its share of the evaluation from the shards.
+@pytest.mark.parametrize(("method", "data_mode"), [
+    ("fixmatch", "memory"), ("fixmatch", "stream"),
+    *(pytest.param(m, "memory", marks=pytest.mark.slow) for m in ("defixmatch", "debiaspl"))])
+def test_two_gloo_ranks_match_one_rank(fold_cfg, write_config, tmp_path, method, data_mode):
     cfg = {**fold_cfg, "method": method, "regularizer": "fixclr", "steps": STEPS, "eval_every": 1,
            "checkpoint_every": STEPS, "batch_size": 12, "mu": 2, "device": "cpu", "dtype": "float64",
-           "threshold": 0.3}  # a low threshold, so pseudo-labels and FixCLR's gathered anchors take part
+           "threshold": 0.3,  # a low threshold, so pseudo-labels and FixCLR's gathered anchors take part
+           "data_mode": data_mode}
     config_path = write_config(cfg)
     train = ["-m", "fixclr.cli", "train", "--config", config_path]
     single, double = tmp_path / "one_rank", tmp_path / "two_ranks"

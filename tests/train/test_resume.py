@@ -30,9 +30,14 @@ def _metrics(out: Path) -> list[dict]:
     return [{k: v for k, v in line.items() if k not in TIMING_KEYS} for line in lines]
 
 
-def test_sigkill_after_checkpoint_then_restart_gives_identical_result(fold_cfg, write_config, tmp_path):
+# stream mode reads its batches from the shards in a DataLoader worker process
+MODES = {"memory": {"data_mode": "memory"}, "stream": {"data_mode": "stream", "num_workers": 1}}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sigkill_after_checkpoint_then_restart_gives_identical_result(fold_cfg, write_config, tmp_path, mode):
     cfg = {**fold_cfg, "method": "fixmatch", "regularizer": "fixclr", "steps": 40, "eval_every": 10,
-           "checkpoint_every": 10, "ema_decay": 0.9}
+           "checkpoint_every": 10, "ema_decay": 0.9, **MODES[mode]}
     config_path = write_config(cfg)
     reference, killed = tmp_path / "reference", tmp_path / "killed"
     subprocess.run(_train_command(config_path, reference), check=True, capture_output=True, timeout=300)
@@ -60,10 +65,11 @@ def test_sigkill_after_checkpoint_then_restart_gives_identical_result(fold_cfg, 
     assert _metrics(killed) == _metrics(reference)  # every evaluation, to the last digit
 
 
-@pytest.mark.parametrize("method", METHODS.names())
-def test_every_method_resumes_exactly_from_its_last_checkpoint(fold_cfg, method, capsys):
+@pytest.mark.parametrize(("method", "mode"), [(m, "memory") for m in METHODS.names()] + [("fixmatch", "stream")])
+def test_every_method_resumes_exactly_from_its_last_checkpoint(fold_cfg, method, mode, capsys):
     """In process: a finished run's checkpoint (step 4 of 6) replayed to the end reproduces every evaluation."""
-    cfg = {**fold_cfg, "method": method, "regularizer": "fixclr", "steps": 6, "eval_every": 2, "checkpoint_every": 4}
+    cfg = {**fold_cfg, "method": method, "regularizer": "fixclr", "steps": 6, "eval_every": 2, "checkpoint_every": 4,
+           **MODES[mode]}
     out = Path(cfg["out_dir"])
     first = run_fold(cfg)
     reference = _metrics(out)

@@ -12,7 +12,7 @@ def test_dry_run_of_the_demo_config_lists_every_job(tmp_path):
     run = snakemake(tmp_path, "-n", configfile=DEMO_CONFIG)
     assert run.returncode == 0, run.stderr
     assert job_counts(run.stdout) == {
-        "demo_data": 1, "ingest": 4, "manifest": 1, "splits": 3,  # one ingest job per domain, a split per seed
+        "demo_data": 1, "ingest": 4, "manifest": 1, "verify": 1, "splits": 3,  # one ingest job per domain, a split per seed
         "fold_spec": 36, "train": 36,  # 3 variants x 4 targets x 3 seeds
         "aggregate": 1, "report": 1, "all": 1,
     }
@@ -23,7 +23,7 @@ def test_dry_run_of_the_multi_dataset_config(tmp_path):
     run = snakemake(tmp_path, "-n", "--printshellcmds", configfile=MULTI_CONFIG)
     assert run.returncode == 0, run.stderr
     assert job_counts(run.stdout) == {
-        "demo_data": 1, "ingest": 8, "manifest": 2, "splits": 4,  # 2 datasets x 2 seeds
+        "demo_data": 1, "ingest": 8, "manifest": 2, "verify": 2, "splits": 4,  # 2 datasets x 2 seeds
         "fold_spec": 24, "train": 24,  # (4 demo + 2 PACS targets) x 2 variants x 2 seeds
         "aggregate": 1, "report": 1, "all": 1,
     }

@@ -1,6 +1,7 @@
 # Input functions of the rules: thin adaptors from wildcards to fixclr.sweep's paths.
 import re
 
+from fixclr.data.stamp import STAMP_NAME
 from fixclr.sweep import backbone_slug, dataset_facts, dataset_root, manifest_path, shards_dir, split_path, weights_path
 
 
@@ -30,11 +31,12 @@ def preset_option(wildcards):
 
 
 def fold_inputs(wildcards):
-    """fold.yaml, the dataset's manifest and split, and the backbone's weights when pretrained."""
+    """fold.yaml, the dataset's manifest, verify stamp and split, and the backbone's weights when pretrained."""
     train = FOLDS[wildcards.run_dir].spec["train"]
     inputs = {
         "spec": f"{wildcards.run_dir}/fold.yaml",
         "manifest": manifest_path(SWEEP, train["dataset"]),
+        "stamp": manifest_path(SWEEP, train["dataset"]).with_name(STAMP_NAME),
         "split": split_path(SWEEP, train["dataset"], train["labels_per_class"], train["seed"]),
     }
     if train["pretrained"]:

@@ -1,6 +1,6 @@
-# Image folders -> HDF5 shards (one ingest job per domain) -> manifest -> label splits, and the
-# ImageNet weights of pretrained backbones. The work is done by `fixclr demo-data|prep|manifest|
-# splits|weights` (data_prep/, fixclr/).
+# Image folders -> HDF5 shards (one ingest job per domain) -> manifest -> verify stamp -> label
+# splits, and the ImageNet weights of pretrained backbones. The work is done by `fixclr demo-data|
+# prep|manifest|verify|splits|weights` (data_prep/, fixclr/).
 
 
 rule demo_data:
@@ -52,6 +52,20 @@ rule manifest:
         ENVIRONMENT
     shell:
         "fixclr manifest --out {params.out:q} > {log:q} 2>&1"
+
+
+rule verify:
+    # Every shard hashed once per dataset; fold starts then check only sizes and mtimes against the stamp.
+    input:
+        lambda wc: manifest_path(SWEEP, wc.dataset),
+    output:
+        f"{RESULTS}/shards/{{dataset}}/verified.stamp",
+    log:
+        f"{RESULTS}/logs/verify/{{dataset}}.log",
+    conda:
+        ENVIRONMENT
+    shell:
+        "fixclr verify {input:q} > {log:q} 2>&1"
 
 
 rule splits:
