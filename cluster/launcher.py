@@ -25,6 +25,7 @@ from cluster.local import start_local
 from cluster.slurm import SlurmQueryError
 from cluster.status import FoldStatus, failure_report, fold_statuses
 from fixclr.errors import UserError
+from fixclr.sweep import SLURM_LAUNCH_ENV
 
 
 # A waiting launcher rides out SLURM not answering (controller or slurmdbd restarting) this long.
@@ -117,6 +118,14 @@ def submit_slurm(targets: list[LaunchTarget]) -> list[str]:
     return job_ids
 
 
+def refuse_local_under_slurm_executor(target: LaunchTarget) -> None:
+    """Under Snakemake's SLURM executor a fold never trains on this (login) node: a fold.yaml
+    written as ``cluster: local`` by an earlier local run is an error, not a local process."""
+    if os.environ.get(SLURM_LAUNCH_ENV):
+        raise SubmissionError(f"{target.fold_yaml}: launch.cluster is local, but Snakemake runs with the SLURM "
+                              "executor: delete this fold.yaml so that the workflow rewrites it for SLURM")
+
+
 class Launcher:
     """Launches a set of folds and, when asked, waits for them (``fixclr submit``)."""
 
@@ -146,6 +155,7 @@ class Launcher:
                         self.say(f"resubmitting: {target.name}: was {status.detail}")
                     to_slurm.append(target)
                 else:
+                    refuse_local_under_slurm_executor(target)
                     if status.state == "failed":
                         self.say(f"restarting: {target.name}: was {status.detail}")
                     self.local_queue.append(target)

@@ -256,11 +256,19 @@ def validate(cfg: dict) -> dict:
     if cfg["fixclr"]["attract"] and cfg["fixclr"]["negatives"] == "instance":
         raise ConfigError("config keys 'fixclr.attract: true' and 'fixclr.negatives: instance' do not combine "
                           "(one view per image: no positives to attract)")
-    from fixclr.methods import METHODS  # late: importing the methods imports torch
-
-    if cfg["method"] not in METHODS:
-        raise ConfigError(f"config key 'method': unknown SSL method {cfg['method']!r}; known: {', '.join(METHODS.names())}")
+    if cfg["method"] not in method_names():
+        raise ConfigError(f"config key 'method': unknown SSL method {cfg['method']!r}; known: {', '.join(method_names())}")
     return cfg
+
+
+def method_names() -> list[str]:
+    """The SSL methods' names, known without importing them (that imports torch: the workflow and
+    ``fixclr status`` stay torch-free): one module per method in fixclr/methods, named as the method
+    registers itself in METHODS (tests/train/test_config.py checks that they agree)."""
+    import pkgutil
+
+    folder = Path(__file__).resolve().parent / "methods"
+    return sorted(module.name for module in pkgutil.iter_modules([str(folder)]) if module.name != "base")
 
 
 def resolve(file_cfg: dict | None = None, overrides: list[str] | tuple[str, ...] = (), where: str = "config") -> dict:
