@@ -212,13 +212,19 @@ class Launcher:
             time.sleep(poll_s * random.uniform(0.8, 1.2))
 
 
-def submit(fold_yamls: list[str | os.PathLike], wait: bool = False, out: TextIO | None = None) -> int:
-    """Launch folds (see the module docstring); with ``wait``, block until all end.
+def submit(fold_yamls: list[str | os.PathLike], wait: bool = False, out: TextIO | None = None,
+           watch: bool = False) -> int:
+    """Launch folds (see the module docstring); with ``wait``, block until all end; with ``watch``,
+    hand the launched folds to their sweep's poller (cluster/poller.py) and return.
     Returns 0, or 1 when waiting and a fold failed."""
     launcher = Launcher(fold_yamls, out=out)
     launcher.launch()
     if wait or launcher.local_queue:
         statuses = launcher.wait(keep_waiting=wait)
+    if watch:
+        from cluster.poller import watch as hand_to_poller
+
+        hand_to_poller([target for target in launcher.targets if not target.done])
     if not wait:
         return 0
     report = failure_report(statuses)

@@ -68,12 +68,12 @@ def set_time_limit(job_id: str, minutes: int) -> None:
 @pytest.mark.timeout(900)
 def test_fold_longer_than_its_time_limit_requeues_itself_and_completes(make_fold):
     # Nothing here races training speed, so a loaded machine only makes it slower: the fold is
-    # submitted with room to run, and once it trains (first checkpoint; ~60 s of training left on
+    # submitted with room to run, and once it trains (first checkpoint; ~40 s of training left on
     # an idle core) its limit drops to 1 minute: SLURM sends USR2 (90 s before the limit: at once)
     # at its next limit check, <= 30 s later, while the fold still trains; submitit requeues the
     # job. As soon as sacct shows the requeue, the limit goes back up, so the resumed run finishes
     # instead of being cut again and again (every run of a 1-minute job gets USR2 at its first check).
-    fold_yaml = make_fold("time-limited", train={"steps": 6000, "checkpoint_every": 10, "eval_every": 3000},
+    fold_yaml = make_fold("time-limited", train={"steps": 4000, "checkpoint_every": 10, "eval_every": 2000},
                           launch={"time_min": 15, "max_timeouts": 30})
     run_dir = fold_yaml.parent
 

@@ -68,7 +68,7 @@ def test_slurm_profile_resolves_from_the_repository_root_and_sends_folds_to_slur
     assert spec["launch"]["poll_s"] == 1  # the sweep's own launch block
     assert spec["launch"]["submitit_folder"] == "elsewhere/submitit"
     profile = yaml.safe_load((REPO / "slurm" / "config.yaml").read_text())
-    assert profile["executor"] == "slurm" and profile["local-cores"] >= 100
+    assert profile["executor"] == "slurm" and profile["jobs"] >= 1000 and profile["cores"] >= profile["jobs"]
 
 
 def test_pretrained_folds_wait_for_the_weights_download(tmp_path):
