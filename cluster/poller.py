@@ -1,12 +1,14 @@
 """One poller per sweep: the workflow's waiting folds cost no Python interpreter and SLURM is asked
 once per interval for all of them.
 
-``fixclr submit --watch`` launches folds as usual (skip done, re-attach, (re)submit), then hands each
-one to its sweep's poller: a file in ``<submitit_folder>/watch/``. The poller (one process per
-submitit folder, elected by an flock on ``<submitit_folder>/poller.lock``; started by the first
-watch, exiting when nothing is left to watch) asks SLURM about every watched fold in one query per
-``poll_s`` and, when a fold has ended without ``done``, writes the fold's ``failed`` marker (the
-reason and the log's last lines). The workflow's train rule waits in ``cluster/await_fold.sh``, a
+``fixclr submit --watch`` sorts folds as usual (skip done, re-attach to a queued or running job;
+local folds start at once), then hands each one to its sweep's poller: a file in
+``<submitit_folder>/watch/``. The poller (one process per submitit folder, elected by an flock on
+``<submitit_folder>/poller.lock``; started by the first watch, exiting when nothing is left to
+watch) submits the SLURM folds handed over since its last round in one wave (one job array per
+group of equal launch settings), asks SLURM about every watched fold in one query per ``poll_s``
+and, when a fold has ended without ``done``, writes the fold's ``failed`` marker (the reason and
+the log's last lines). The workflow's train rule waits in ``cluster/await_fold.sh``, a
 shell loop on ``done`` / ``failed`` that also restarts the poller if it is gone. Nothing here
 cancels a job: a killed workflow leaves jobs and poller running, and the next run re-attaches.
 """
@@ -24,7 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-from cluster.folds import LaunchTarget, read_fold
+from cluster.folds import LaunchTarget, locked, read_fold
+from cluster.launcher import SubmissionError, submit_slurm
 from cluster.slurm import SlurmQueryError
 from cluster.status import failure_report, fold_statuses
 from fixclr.io import atomic_write_json, atomic_write_text
@@ -35,21 +38,25 @@ LOG_NAME = "poller.log"
 FAILED_FILE = "failed"
 # The poller exits after this many polls in a row with nothing to watch.
 IDLE_POLLS = 3
+# A new poller waits this long before its first round, for the folds handed over with the first.
+FIRST_WAVE_S = 1.0
 
 
 def _folder(target: LaunchTarget) -> Path:
     return Path(target.launch["submitit_folder"]).resolve()
 
 
-def watch(targets: list[LaunchTarget]) -> None:
-    """Hand launched folds to their sweep's poller (clearing an old ``failed`` marker), and make sure
-    a poller runs for each of their submitit folders."""
+def watch(targets: list[LaunchTarget], to_submit: list[LaunchTarget] = ()) -> None:
+    """Hand folds to their sweep's poller (clearing an old ``failed`` marker): those in ``to_submit``
+    for the poller to submit with its next wave, the others already launched; and make sure a
+    poller runs for each of their submitit folders."""
+    submit = {target.fold_yaml for target in to_submit}
     for target in targets:
         (target.run_dir / FAILED_FILE).unlink(missing_ok=True)
         fold_yaml = str(target.fold_yaml.resolve())
         entry = _folder(target) / WATCH_DIR / (hashlib.sha1(fold_yaml.encode()).hexdigest() + ".json")
         entry.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(entry, {"fold_yaml": fold_yaml, "cwd": os.getcwd()})
+        atomic_write_json(entry, {"fold_yaml": fold_yaml, "cwd": os.getcwd(), "submit": target.fold_yaml in submit})
     for folder in sorted({_folder(target) for target in targets}):
         ensure_poller(folder)
 
@@ -78,8 +85,9 @@ def ensure_poller(folder: Path) -> None:
                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def _watched(folder: Path) -> dict[Path, LaunchTarget]:
-    """Watch entry -> its fold, with absolute paths (entries name the directory they came from)."""
+def _watched(folder: Path) -> dict[Path, tuple[LaunchTarget, dict]]:
+    """Watch entry -> its fold (with an absolute run folder: entries name the directory they came
+    from) and the entry's record."""
     targets = {}
     for entry in sorted((folder / WATCH_DIR).glob("*.json")):
         try:
@@ -89,27 +97,61 @@ def _watched(folder: Path) -> dict[Path, LaunchTarget]:
             print(f"dropping {entry.name}: {error}", flush=True)
             entry.unlink(missing_ok=True)
             continue
-        targets[entry] = dataclasses.replace(target, run_dir=Path(record["cwd"], target.run_dir))
+        targets[entry] = (dataclasses.replace(target, run_dir=Path(record["cwd"], target.run_dir)), record)
     return targets
 
 
+def _fail(target: LaunchTarget, lines: list[str]) -> None:
+    atomic_write_text(target.run_dir / FAILED_FILE, "\n".join(lines) + "\n")
+    print(lines[0], flush=True)
+
+
+def submit_wave(entries: dict[Path, tuple[LaunchTarget, dict]]) -> None:
+    """Submit the folds handed over since the last round: one job array per group of equal launch
+    settings (cluster.launcher.submit_slurm), from the directory they were handed over in (their
+    relative paths are relative to it), re-checked under the folds' locks so that a fold another
+    launcher has launched meanwhile is not submitted twice."""
+    by_cwd: dict[str, list[Path]] = {}
+    for entry, (_, record) in entries.items():
+        by_cwd.setdefault(record["cwd"], []).append(entry)
+    for cwd, group in by_cwd.items():
+        targets = [entries[entry][0] for entry in group]
+        os.chdir(cwd)
+        with locked(targets):
+            statuses = fold_statuses(targets)
+            wanted = [s.target for s in statuses if s.state != "done" and not s.active]
+            try:
+                for target, job_id in zip(wanted, submit_slurm(wanted) if wanted else []):
+                    print(f"submitted: {target.name}: job {job_id}", flush=True)
+            except SubmissionError as error:
+                for target in wanted:
+                    _fail(target, [f"FAILED: {target.name}: {error}"])
+                for entry in group:
+                    entry.unlink(missing_ok=True)
+                continue
+        for entry in group:
+            atomic_write_json(entry, {**entries[entry][1], "submit": False})
+
+
 def poll_once(folder: Path) -> tuple[int, float]:
-    """One round: one SLURM query for every watched fold; ``failed`` markers for those that ended
-    without ``done``; their entries removed. Returns the folds still watched and the next interval."""
+    """One round: submit the folds handed over for submission (one wave), then one SLURM query for
+    every launched fold; ``failed`` markers for those that ended without ``done``, their entries
+    removed. Returns the folds still watched and the next interval."""
     watched = _watched(folder)
     if not watched:
         return 0, 1.0
-    poll_s = min(target.launch["poll_s"] for target in watched.values())
-    statuses = fold_statuses(list(watched.values()))
-    left = 0
-    for entry, status in zip(watched, statuses):
+    poll_s = min(target.launch["poll_s"] for target, _ in watched.values())
+    to_submit = {entry: item for entry, item in watched.items() if item[1].get("submit")}
+    if to_submit:
+        submit_wave(to_submit)
+    launched = {entry: target for entry, (target, record) in watched.items() if not record.get("submit")}
+    left = len(to_submit)
+    for entry, status in zip(launched, fold_statuses(list(launched.values()))):
         if status.active:
             left += 1
             continue
         if status.state != "done":
-            lines = failure_report([status]) or [f"FAILED: {status.target.name}: {status.state}"]
-            atomic_write_text(status.target.run_dir / FAILED_FILE, "\n".join(lines) + "\n")
-            print(lines[0], flush=True)
+            _fail(status.target, failure_report([status]) or [f"FAILED: {status.target.name}: {status.state}"])
         entry.unlink(missing_ok=True)
     return left, poll_s
 
@@ -123,6 +165,7 @@ def run(folder: Path) -> int:
         except BlockingIOError:
             return 0
         print(f"poller {os.getpid()} watching {folder / WATCH_DIR}", flush=True)
+        time.sleep(FIRST_WAVE_S)  # folds handed over together go out together
         idle = 0
         while idle < IDLE_POLLS:
             try:
