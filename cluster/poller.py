@@ -8,9 +8,11 @@ local folds start at once), then hands each one to its sweep's poller: a file in
 watch) submits the SLURM folds handed over since its last round in one wave (one job array per
 group of equal launch settings), asks SLURM about every watched fold in one query per ``poll_s``
 and, when a fold has ended without ``done``, writes the fold's ``failed`` marker (the reason and
-the log's last lines). The workflow's train rule waits in ``cluster/await_fold.sh``, a
-shell loop on ``done`` / ``failed`` that also restarts the poller if it is gone. Nothing here
-cancels a job: a killed workflow leaves jobs and poller running, and the next run re-attaches.
+the log's last lines). The workflow's train rule, ``cluster/await_fold.sh``, writes a SLURM
+fold's watch entry itself (no Python per fold; the poller then skips, re-attaches or submits it)
+and waits in a shell loop on ``done`` / ``failed`` that also restarts the poller if it is gone.
+Nothing here cancels a job: a killed workflow leaves jobs and poller running, and the next run
+re-attaches.
 """
 
 from __future__ import annotations
@@ -180,16 +182,11 @@ def run(folder: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m cluster.poller [--ensure] SUBMITIT_FOLDER``: run the folder's poller (or, with
-    ``--ensure``, start one in the background unless one runs)."""
+    """``python -m cluster.poller SUBMITIT_FOLDER``: run the folder's poller (it exits at once when
+    another one runs)."""
     parser = argparse.ArgumentParser(prog="python -m cluster.poller", description=main.__doc__)
     parser.add_argument("folder", type=Path, help="a sweep's submitit folder")
-    parser.add_argument("--ensure", action="store_true", help="start a detached poller unless one runs")
-    args = parser.parse_args(argv)
-    if args.ensure:
-        ensure_poller(args.folder.resolve())
-        return 0
-    return run(args.folder.resolve())
+    return run(parser.parse_args(argv).folder.resolve())
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ def test_dry_run_of_the_multi_dataset_config(tmp_path):
     assert ("fixclr prep --root /data/PACS/kfold --dataset PACS --out results/shards/PACS --domain sketch"
             " --image-size 224x224") in run.stdout
     assert "--preset PACS" in run.stdout
-    assert "fixclr submit results/runs/PACS/resnet18/fixmatch+fixclr/art_painting/n10/s1/fold.yaml --wait" in run.stdout
+    assert ("cluster/await_fold.sh results/runs/PACS/resnet18/fixmatch+fixclr/art_painting/n10/s1/fold.yaml "
+            "results/submitit 10") in run.stdout
 
 
 def test_lint_has_no_findings():

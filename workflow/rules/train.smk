@@ -1,9 +1,10 @@
-# One job per fold: write its fold.yaml, then `fixclr submit FOLD --watch` (cluster/) runs it as a
-# local process or a SLURM job (submitit) and hands it to the sweep's one poller; the job then waits
-# in a shell loop (cluster/await_fold.sh) until the fold's `done` or `failed` marker appears. The
+# One job per fold: write its fold.yaml, then cluster/await_fold.sh hands it to the sweep's one
+# poller (cluster/poller.py), which submits it to SLURM (submitit) with its wave, or runs it as a
+# local process, and waits in a shell loop until the fold's `done` or `failed` marker appears. The
 # training rule is a local rule: with --profile slurm, Snakemake only waits on the login node while
-# submitit owns the jobs, so a killed Snakemake never kills or forgets them. Its outputs are result.json and
-# the `done` marker (both written by the trainer), so deleting `done` is enough to retrain a fold.
+# submitit owns the jobs, so a killed Snakemake never kills or forgets them. Its outputs are
+# result.json and the `done` marker (both written by the trainer), so deleting `done` is enough to
+# retrain a fold.
 
 
 rule fold_spec:
@@ -38,5 +39,4 @@ rule train:
     conda:
         ENVIRONMENT
     shell:
-        "fixclr submit {input.spec} --watch > {log} 2>&1 && "
-        "exec sh {params.await_fold:q} {wildcards.run_dir:q} {params.folder:q} {params.poll_s} >> {log} 2>&1"
+        "exec sh {params.await_fold:q} {input.spec:q} {params.folder:q} {params.poll_s} > {log} 2>&1"
