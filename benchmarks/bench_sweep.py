@@ -6,7 +6,9 @@ polls; its fold jobs carry ``--begin=now+2hours``, so they all stay pending and 
 every fold is in the queue (``squeue``), the login-node side is sampled for ``--sample-s`` seconds:
 processes and total RSS of Snakemake's process tree plus the sweep's poller, and ``sbatch`` /
 ``sacct`` / ``squeue`` calls per minute, counted by logging shims put first on the PATH. Then one
-SIGINT stops Snakemake (its exit time is reported) and the benchmark scancels its own jobs. Both
+Ctrl-C (SIGINT to Snakemake's process group, as a terminal sends it) stops Snakemake (its exit
+time is reported; the poller lives in its own session and goes on) and the benchmark scancels its
+own jobs. Both
 sizes share one working directory, so the data is prepared once (by the first size's run).
 
     .venv/bin/python benchmarks/bench_sweep.py [--folds 48 200] [--sample-s 60] [--poll-s 10] [--workdir DIR]
@@ -68,6 +70,13 @@ def queued_ids() -> set[str]:
     return set(out.split())
 
 
+def _cwd(proc: Path) -> Path | None:
+    try:
+        return Path(os.readlink(proc / "cwd"))
+    except OSError:
+        return None
+
+
 def process_tree(root: int, folder: Path) -> list[tuple[int, int]]:
     """(pid, RSS in kB) of ``root``, its descendants and the pollers of ``folder`` (own sessions)."""
     children: dict[int, list[int]] = {}
@@ -81,7 +90,7 @@ def process_tree(root: int, folder: Path) -> list[tuple[int, int]]:
         except OSError:
             continue
         children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(proc.name))
-        if "cluster.poller" in cmdline and str(folder) in cmdline:
+        if "cluster.poller" in cmdline and folder.name in cmdline and _cwd(proc) == folder.parents[1]:
             pollers.append(int(proc.name))
     pids, todo = set(), [root, *pollers]
     while todo:
@@ -119,7 +128,8 @@ def run_size(workdir: Path, folds: int, args, shims: Path, log: Path) -> dict:
                "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1"]
     started = time.time()
     with open(workdir / f"snakemake-{folds}.log", "w") as out:
-        snakemake = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        snakemake = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                     start_new_session=True)  # its own process group, as in a terminal
     try:
         deadline = time.monotonic() + args.queue_timeout_s
         while True:
@@ -139,7 +149,7 @@ def run_size(workdir: Path, folds: int, args, shims: Path, log: Path) -> dict:
         minutes = (time.time() - window_start) / 60
     finally:
         stop = time.monotonic()
-        snakemake.send_signal(signal.SIGINT)
+        os.killpg(snakemake.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole foreground group
         try:
             snakemake.wait(timeout=300)
         except subprocess.TimeoutExpired:
