@@ -7,7 +7,7 @@ import sys
 
 from snakemake.utils import min_version
 
-from fixclr.sweep import expand_folds, load_sweep
+from fixclr.sweep import SLURM_LAUNCH_ENV, expand_folds, load_sweep, slurm_fold_launch
 from fixclr.workflow_recovery import recover_after_kill
 
 min_version("9.0")
@@ -28,6 +28,14 @@ ENVIRONMENT = "../../environment.yml"  # conda environment of every rule (relati
 # The rules call `fixclr`: make it the one installed next to the Python running Snakemake, also
 # when its virtual environment is not activated.
 os.environ.update(PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]))
+
+
+onstart:
+    # Where folds train follows the executor, not the config (a --config on the command line
+    # replaces a profile's config list): under the SLURM executor the fold_spec rule writes every
+    # fold with these launch settings (local rules inherit this process's environment).
+    if workflow.executor_plugin.name == "slurm":
+        os.environ[SLURM_LAUNCH_ENV] = json.dumps(slurm_fold_launch(config))
 
 
 include: "workflow/rules/common.smk"

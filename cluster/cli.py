@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from pathlib import Path
 
 from cluster.folds import LaunchTarget, read_fold, target_from_spec
 from cluster.launcher import submit
-from cluster.status import STATES, failure_report, fold_statuses
+from cluster.status import STATES, fold_statuses, tail_lines
+
 
 def submit_main(argv: list[str]) -> int:
     """``fixclr submit FOLD_YAML... [--wait]``."""
@@ -17,8 +19,13 @@ def submit_main(argv: list[str]) -> int:
                     "(SLURM via submitit, or local processes, per the spec's launch.cluster).")
     parser.add_argument("fold_yamls", nargs="+", metavar="FOLD_YAML", help="a run folder's fold.yaml")
     parser.add_argument("--wait", action="store_true", help="block until every fold ends; exit 1 if one failed")
+    parser.add_argument("--watch", action="store_true",
+                        help="hand the folds to the sweep's poller, which writes a fold's `failed` marker when it "
+                             "ends without `done` (the workflow then waits in cluster/await_fold.sh)")
     args = parser.parse_args(argv)
-    return submit(args.fold_yamls, wait=args.wait)
+    if args.wait and args.watch:
+        parser.error("give --wait or --watch, not both")
+    return submit(args.fold_yamls, wait=args.wait, watch=args.watch)
 
 
 def _sweep_or_folds(parser: argparse.ArgumentParser) -> None:
@@ -46,14 +53,30 @@ def _launched_or_planned(fold) -> LaunchTarget:
     return read_fold(path) if path.is_file() else target_from_spec(path, fold.spec)
 
 
-def format_table(statuses) -> list[str]:
-    """One row per fold: state, run folder, detail, log; then the count of each state."""
-    rows = [("STATE", "FOLD", "DETAIL", "LOG")]
-    rows += [(s.state, s.target.name, s.detail or "-", str(s.log or "-")) for s in statuses]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[3] for row in rows]
+def format_table(statuses, base: Path | None = None) -> list[str]:
+    """One short row per fold (state, run folder relative to ``base``, detail), then the failures
+    grouped by reason (each group's folds and logs, and the first one's last log lines), then the
+    count of each state: the summary comes last, where a long table does not scroll it away."""
+
+    def short(path) -> str:
+        path = Path(path)
+        return str(path.relative_to(base)) if base and path.is_relative_to(base) else str(path)
+
+    rows = [("STATE", "FOLD", "DETAIL")]
+    rows += [(s.state, short(s.target.run_dir), s.detail or "-") for s in statuses]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:2], widths)) + "  " + row[2] for row in rows]
+    failed: dict[str, list] = {}
+    for status in statuses:
+        if status.state == "failed":
+            failed.setdefault(status.reason, []).append(status)
+    for reason, group in sorted(failed.items(), key=lambda item: -len(item[1])):
+        lines += ["", f"FAILED, {reason}: {len(group)} fold(s)"]
+        lines += [f"  {short(s.target.run_dir)}  log {short(s.log) if s.log else '-'}" for s in group]
+        lines += [f"    {line}" for line in tail_lines(group[0].log)]
     counts = Counter(s.state for s in statuses)
-    lines.append(f"{len(statuses)} folds: " + ", ".join(f"{counts[state]} {state}" for state in STATES))
+    lines += [""] + ([f"run folders under {base}/"] if base else [])
+    lines += [f"{len(statuses)} folds: " + ", ".join(f"{counts[state]} {state}" for state in STATES)]
     return lines
 
 
@@ -62,11 +85,14 @@ def status_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="fixclr status",
         description="State of every fold: done / running / pending / failed (with SLURM's reason and the "
-                    "log's last lines) / not started, and its log.")
+                    "log's last lines, grouped by reason) / not started; the counts come last.")
     _sweep_or_folds(parser)
     args = parser.parse_args(argv)
-    statuses = fold_statuses(_targets(args, parser)[0])
-    print("\n".join(format_table(statuses) + failure_report(statuses)))
+    targets, folds = _targets(args, parser)
+    statuses = fold_statuses(targets)
+    # a sweep's run folders are <results_dir>/runs/<dataset>/<backbone>/<variant>/<target>/n<L>/s<S>
+    base = folds[0].run_dir.parents[5] if folds else None
+    print("\n".join(format_table(statuses, base)))
     return 0
 
 

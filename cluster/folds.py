@@ -20,6 +20,8 @@ from fixclr.errors import UserError
 from fixclr.io import atomic_write_json
 
 LAUNCH_FILE = "launch.json"
+# libyaml's safe loader where PyYAML has it: `fixclr status` of 2,000 folds reads 2,000 fold.yaml
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 DONE_FILE = "done"
 
 
@@ -63,6 +65,16 @@ def validate_launch(launch: dict, where: str) -> dict:
     """``launch`` with defaults filled in; FoldSpecError naming ``where`` and the key otherwise."""
     if not isinstance(launch, dict):
         raise FoldSpecError(f"{where}: launch: must be a mapping")
+    key = json.dumps(launch, sort_keys=True, default=str)
+    if key not in _VALID_LAUNCHES:  # a sweep's folds share a few launch sections: check each once
+        _VALID_LAUNCHES[key] = _validated_launch(launch, where)
+    return copy.deepcopy(_VALID_LAUNCHES[key])
+
+
+_VALID_LAUNCHES: dict[str, dict] = {}
+
+
+def _validated_launch(launch: dict, where: str) -> dict:
     schema = _launch_schema()
     properties = schema["properties"]
     filled = {key: copy.deepcopy(spec["default"]) for key, spec in properties.items() if "default" in spec}
@@ -83,7 +95,7 @@ def read_fold(fold_yaml: str | os.PathLike) -> LaunchTarget:
     path = Path(fold_yaml)
     if not path.is_file():
         raise FoldSpecError(f"{path}: no such fold spec")
-    spec = yaml.safe_load(path.read_text())
+    spec = yaml.load(path.read_text(), Loader=SAFE_LOADER)
     if not isinstance(spec, dict) or not isinstance(spec.get("train"), dict):
         raise FoldSpecError(f"{path}: a fold spec needs a train: mapping (and a launch: mapping)")
     unknown = sorted(set(spec) - {"train", "launch"})

@@ -22,9 +22,10 @@ from submitit.core.utils import FailedJobError
 
 from cluster.folds import FoldSpecError, LaunchTarget, locked, read_fold, record_attempt
 from cluster.local import start_local
-from cluster.slurm import SlurmQueryError
+from cluster.slurm import SlurmQueryError, max_array_size
 from cluster.status import FoldStatus, failure_report, fold_statuses
 from fixclr.errors import UserError
+from fixclr.sweep import SLURM_LAUNCH_ENV
 
 
 # A waiting launcher rides out SLURM not answering (controller or slurmdbd restarting) this long.
@@ -88,6 +89,7 @@ def slurm_executor(target: LaunchTarget) -> submitit.SlurmExecutor:
         "stderr_to_stdout": True,
         "setup": [f"export OMP_NUM_THREADS={launch['cpus_per_task']}"],
         "additional_parameters": extra_sbatch_parameters(launch["extra_sbatch"], str(target.fold_yaml)),
+        "array_parallelism": launch["array_throttle"],
     }
     if gpus:
         parameters["gpus_per_node"] = gpus
@@ -97,14 +99,19 @@ def slurm_executor(target: LaunchTarget) -> submitit.SlurmExecutor:
 
 
 def submit_slurm(targets: list[LaunchTarget]) -> list[str]:
-    """Submit folds, one job array per group of equal launch settings; records each job in its
-    ``launch.json``; returns the job ids in order."""
+    """Submit folds, one job array per group of equal launch settings (split at the cluster's
+    MaxArraySize; at most ``array_throttle`` tasks running at once), named after the group's common
+    run folder; records each job in its fold's ``launch.json``; returns the job ids in order."""
     groups: dict[str, list[int]] = {}
     for index, target in enumerate(targets):
         groups.setdefault(repr(sorted(target.launch.items())), []).append(index)
+    chunk = max_array_size() if any(len(group) > 1 for group in groups.values()) else 1
     job_ids = [""] * len(targets)
-    for group in groups.values():
+    for group in [group[i:i + chunk] for group in groups.values() for i in range(0, len(group), chunk)]:
         executor = slurm_executor(targets[group[0]])
+        if len(group) > 1:
+            common = os.path.commonpath([targets[index].run_dir.resolve() for index in group])
+            executor.update_parameters(job_name=job_name(Path(common)))
         try:
             with executor.batch():
                 jobs = [executor.submit(FoldJob(), str(targets[index].fold_yaml)) for index in group]
@@ -117,6 +124,14 @@ def submit_slurm(targets: list[LaunchTarget]) -> list[str]:
     return job_ids
 
 
+def refuse_local_under_slurm_executor(target: LaunchTarget) -> None:
+    """Under Snakemake's SLURM executor a fold never trains on this (login) node: a fold.yaml
+    written as ``cluster: local`` by an earlier local run is an error, not a local process."""
+    if os.environ.get(SLURM_LAUNCH_ENV):
+        raise SubmissionError(f"{target.fold_yaml}: launch.cluster is local, but Snakemake runs with the SLURM "
+                              "executor: delete this fold.yaml so that the workflow rewrites it for SLURM")
+
+
 class Launcher:
     """Launches a set of folds and, when asked, waits for them (``fixclr submit``)."""
 
@@ -125,14 +140,17 @@ class Launcher:
         self.out = out or sys.stdout
         self.local_queue: list[LaunchTarget] = []
         self.local_children = []  # our own processes, reaped as they end
+        self.deferred: list[LaunchTarget] = []  # SLURM folds left to the poller (launch(defer_slurm=True))
         self.last_states: dict[str, str] = {}
         self.unanswered_since: float | None = None
 
     def say(self, message: str) -> None:
         print(message, file=self.out, flush=True)
 
-    def launch(self) -> None:
-        """Submit every fold that is neither done nor pending/running; re-attach to the others."""
+    def launch(self, defer_slurm: bool = False) -> None:
+        """Submit every fold that is neither done nor pending/running; re-attach to the others.
+        With ``defer_slurm``, SLURM folds to submit are only collected in ``self.deferred`` (the
+        sweep's poller submits them in waves: one array per group of equal launch settings)."""
         with locked(self.targets):
             to_slurm = []
             for status in fold_statuses(self.targets):
@@ -146,10 +164,15 @@ class Launcher:
                         self.say(f"resubmitting: {target.name}: was {status.detail}")
                     to_slurm.append(target)
                 else:
+                    refuse_local_under_slurm_executor(target)
                     if status.state == "failed":
                         self.say(f"restarting: {target.name}: was {status.detail}")
                     self.local_queue.append(target)
-            for target, job_id in zip(to_slurm, submit_slurm(to_slurm) if to_slurm else []):
+            if defer_slurm:
+                self.deferred = to_slurm
+                for target in to_slurm:
+                    self.say(f"handed to the sweep's poller for submission: {target.name}")
+            for target, job_id in zip(to_slurm, submit_slurm(to_slurm) if to_slurm and not defer_slurm else []):
                 self.say(f"submitted: {target.name}: job {job_id}")
         self._start_local()
 
@@ -202,13 +225,19 @@ class Launcher:
             time.sleep(poll_s * random.uniform(0.8, 1.2))
 
 
-def submit(fold_yamls: list[str | os.PathLike], wait: bool = False, out: TextIO | None = None) -> int:
-    """Launch folds (see the module docstring); with ``wait``, block until all end.
+def submit(fold_yamls: list[str | os.PathLike], wait: bool = False, out: TextIO | None = None,
+           watch: bool = False) -> int:
+    """Launch folds (see the module docstring); with ``wait``, block until all end; with ``watch``,
+    hand the launched folds to their sweep's poller (cluster/poller.py) and return.
     Returns 0, or 1 when waiting and a fold failed."""
     launcher = Launcher(fold_yamls, out=out)
-    launcher.launch()
+    launcher.launch(defer_slurm=watch)
     if wait or launcher.local_queue:
         statuses = launcher.wait(keep_waiting=wait)
+    if watch:
+        from cluster.poller import watch as hand_to_poller
+
+        hand_to_poller([target for target in launcher.targets if not target.done], launcher.deferred)
     if not wait:
         return 0
     report = failure_report(statuses)

@@ -3,6 +3,7 @@ recorded yet) for many job ids, reduced to the launcher's vocabulary."""
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -130,3 +131,13 @@ def slurm_answers(timeout_s: float = 15) -> bool:
     except SlurmQueryError:
         return False
     return True
+
+
+@functools.lru_cache(maxsize=1)
+def max_array_size() -> int:
+    """The cluster's MaxArraySize (``scontrol show config``): array task ids stay below it."""
+    for line in _run(["scontrol", "show", "config"]).splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize" and value.strip().isdigit():
+            return int(value.strip())
+    return 1001  # SLURM's default

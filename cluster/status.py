@@ -25,6 +25,11 @@ class FoldStatus:
     log: Path | None = None
 
     @property
+    def reason(self) -> str:
+        """Why a failed fold failed, in one word (OOM, TIMEOUT, CANCELLED, exception, lost, ...)."""
+        return self.detail.split(" (", 1)[0] if self.state == "failed" else ""
+
+    @property
     def active(self) -> bool:
         """Its job or process may still finish."""
         return self.state in ("running", "pending")
@@ -48,7 +53,7 @@ def attempt_name(attempt: dict) -> str:
 def _slurm_status(target: LaunchTarget, attempt: dict, state: JobState | None, log: Path) -> FoldStatus:
     job = attempt_name(attempt)
     if state is None:
-        return FoldStatus(target, "failed", f"{job} unknown to SLURM (purged or lost)", log)
+        return FoldStatus(target, "failed", f"lost ({job} unknown to SLURM: purged or lost)", log)
     if state.active:
         waiting = f", {state.reason}" if state.phase == "pending" and state.reason not in ("", "None") else ""
         return FoldStatus(target, state.phase, f"{job} {state.state}{waiting}", log)

@@ -95,6 +95,10 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("auto", "bf16", "fp16", "fp32"),
     "data_mode": ("auto", "memory", "stream"),
 }
+# The backbones fixclr/models/backbones.py registers, known here without importing torch (the
+# workflow stays torch-free; tests/train/test_models.py checks that the two agree).
+BUILTIN_BACKBONES = ("cnn", "resnet18", "resnet50")
+TIMM_PREFIX = "timm:"  # any timm model: timm:<model>
 REQUIRED = ("manifest", "split", "target_domain", "out_dir")
 # Keys that do not change what is computed: left out of the config hash so that a checkpoint
 # stays valid when the fold is moved or relaunched with other I/O settings.
@@ -269,20 +273,35 @@ def validate(cfg: dict) -> dict:
     if cfg["dtype"] == "float64" and cfg["precision"] in ("bf16", "fp16"):
         raise ConfigError(f"config keys 'dtype: float64' and 'precision: {cfg['precision']}' do not combine "
                           "(float64 is for exactness checks: use precision auto or fp32)")
-    from fixclr.methods import METHODS  # late: importing the methods imports torch
-    from fixclr.models.backbones import BACKBONES, backbone_spec, is_timm_backbone
-
-    if cfg["backbone"] not in BACKBONES and not is_timm_backbone(cfg["backbone"]):
-        raise ConfigError(f"config key 'backbone' must be one of {', '.join(BACKBONES.names())}, timm:<model>; "
-                          f"got {cfg['backbone']!r}")
-    try:
-        backbone_spec(cfg["backbone"])  # a timm model timm knows, and timm installed
-    except ValueError as error:
-        raise ConfigError(f"config key 'backbone': {error}") from None
-
-    if cfg["method"] not in METHODS:
-        raise ConfigError(f"config key 'method': unknown SSL method {cfg['method']!r}; known: {', '.join(METHODS.names())}")
+    _check_backbone(cfg["backbone"])
+    if cfg["method"] not in method_names():
+        raise ConfigError(f"config key 'method': unknown SSL method {cfg['method']!r}; known: {', '.join(method_names())}")
     return cfg
+
+
+def _check_backbone(name: str) -> None:
+    """A built-in backbone, or ``timm:<model>`` of a model timm knows (only that case imports torch and timm)."""
+    if name not in BUILTIN_BACKBONES and not name.startswith(TIMM_PREFIX):
+        raise ConfigError(f"config key 'backbone' must be one of {', '.join(BUILTIN_BACKBONES)}, {TIMM_PREFIX}<model>; "
+                          f"got {name!r}")
+    if name.startswith(TIMM_PREFIX):
+        from fixclr.models.timm_backbones import check_timm_backbone
+        from fixclr.models.weights import WeightsError
+
+        try:
+            check_timm_backbone(name)
+        except WeightsError as error:
+            raise ConfigError(f"config key 'backbone': {error}") from None
+
+
+def method_names() -> list[str]:
+    """The SSL methods' names, known without importing them (that imports torch: the workflow and
+    ``fixclr status`` stay torch-free): one module per method in fixclr/methods, named as the method
+    registers itself in METHODS (tests/train/test_config.py checks that they agree)."""
+    import pkgutil
+
+    folder = Path(__file__).resolve().parent / "methods"
+    return sorted(module.name for module in pkgutil.iter_modules([str(folder)]) if module.name != "base")
 
 
 def resolve(file_cfg: dict | None = None, overrides: list[str] | tuple[str, ...] = (), where: str = "config") -> dict:

@@ -24,6 +24,10 @@ from fixclr.io import atomic_write_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "config.schema.yaml"
+# Launch settings of folds under Snakemake's SLURM executor when the config names no launch_file.
+SLURM_LAUNCH_FILE = "cluster/profiles/slurm/launch.yaml"
+# Set by the Snakefile (onstart) under Snakemake's SLURM executor: the folds' launch settings (JSON).
+SLURM_LAUNCH_ENV = "FIXCLR_SLURM_LAUNCH"
 
 
 class SweepConfigError(UserError, ValueError):
@@ -371,12 +375,23 @@ def _fold_spec(sweep: dict, dataset: str, backbone: str, pretrained: bool, varia
         train["fixclr"] = fixclr
     if pretrained:
         train["weights"] = str(weights_path(sweep, backbone))
-    launch = {
+    return {"train": train, "launch": fold_launch(sweep)}
+
+
+def fold_launch(sweep: dict) -> dict:
+    """The ``launch:`` section of every fold of the sweep."""
+    return {
         "cluster": sweep["cluster"],
         "submitit_folder": str(Path(sweep["results_dir"], "submitit")),
         **sweep["launch"],
     }
-    return {"train": train, "launch": launch}
+
+
+def slurm_fold_launch(config: dict) -> dict:
+    """The folds' ``launch:`` section when Snakemake runs under its SLURM executor: ``cluster: slurm``
+    and the config's ``launch_file`` (default: the shipped profile's, SLURM_LAUNCH_FILE) merged in.
+    Decided from the executor, never from ``--config``, which replaces a profile's config list."""
+    return fold_launch(load_sweep({"launch_file": SLURM_LAUNCH_FILE, **config, "cluster": "slurm"}))
 
 
 def expand_folds(sweep: dict) -> list[Fold]:
@@ -415,11 +430,16 @@ def write_fold_spec(fold: Fold) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m fixclr.sweep FOLD_YAML SPEC_JSON``: write one fold spec (the workflow's fold_spec
-    rule; a shell command, so Snakemake does not start a Python process per fold to run it)."""
+    rule; a shell command, so Snakemake does not start a Python process per fold to run it). Under
+    Snakemake's SLURM executor the fold gets the launch settings in SLURM_LAUNCH_ENV."""
+    import os
     import sys
 
     fold_yaml, spec_json = sys.argv[1:] if argv is None else argv
-    write_fold_spec(Fold(run_dir=Path(fold_yaml).parent, spec=json.loads(spec_json)))
+    spec = json.loads(spec_json)
+    if os.environ.get(SLURM_LAUNCH_ENV):
+        spec["launch"] = json.loads(os.environ[SLURM_LAUNCH_ENV])
+    write_fold_spec(Fold(run_dir=Path(fold_yaml).parent, spec=spec))
     return 0
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import yaml
 
 from fixclr import config as fold_config
 from fixclr.checkpoint import input_changes, input_hashes, load_checkpoint, save_checkpoint, set_rng_state
@@ -184,12 +186,27 @@ def _run_fold_unlocked(cfg: dict, out: Path) -> dict:
             teardown()
 
 
+def planned_for_slurm_but_outside(config_path: str) -> str:
+    """Why a fold.yaml planned for SLURM (``launch.cluster: slurm``) may not train here: outside a
+    SLURM job (no SLURM_JOB_ID), e.g. on the login node; empty when it may."""
+    path = Path(config_path)
+    spec = yaml.safe_load(path.read_text()) if path.is_file() else None
+    launch = spec.get("launch") if isinstance(spec, dict) else None
+    if isinstance(launch, dict) and launch.get("cluster") == "slurm" and not os.environ.get("SLURM_JOB_ID"):
+        return (f"{path}: launch.cluster is slurm but this is not a SLURM job (no SLURM_JOB_ID): "
+                f"launch it with `fixclr submit {path}`")
+    return ""
+
+
 def main(argv: list[str]) -> int:
     """``fixclr train --config FILE [key=value ...]``."""
     parser = argparse.ArgumentParser(prog="fixclr train", description="Train and evaluate one LODO fold.")
     parser.add_argument("--config", required=True, help="config file: plain training keys, or a fold.yaml with a train: section")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="override a config key (dotted for nested keys)")
     args = parser.parse_args(argv)
+    outside = planned_for_slurm_but_outside(args.config)
+    if outside:
+        raise fold_config.ConfigError(outside)
     result = run_fold(fold_config.load(args.config, args.overrides))  # user errors: fixclr.cli prints them
     print(json.dumps({k: result[k] for k in ("acc_last", "acc_val", "acc_oracle", "wall_s")}))
     return 0

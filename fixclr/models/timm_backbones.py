@@ -16,11 +16,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from fixclr.config import TIMM_PREFIX
 from fixclr.io import atomic_write_bytes
 from fixclr.models.weights import WeightsError
 from fixclr.sweep import backbone_slug
 
-PREFIX = "timm:"
+PREFIX = TIMM_PREFIX
 
 
 def is_timm_backbone(name: str) -> bool:

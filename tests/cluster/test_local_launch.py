@@ -72,3 +72,28 @@ def test_extra_sbatch_lines_become_submitit_parameters():
 def test_pending_array_ids_expand_to_their_tasks():
     assert _expand_ids("12_[0-2,5%4]") == ["12_0", "12_1", "12_2", "12_5"]
     assert _expand_ids("12_3") == ["12_3"] and _expand_ids("13") == ["13"]
+
+
+def test_a_fold_planned_for_slurm_refuses_to_train_outside_a_slurm_job(tmp_path, monkeypatch, capsys):
+    from fixclr.cli import main as fixclr_main
+
+    path = tmp_path / "fold.yaml"
+    path.write_text(yaml.safe_dump({"train": {"out_dir": str(tmp_path / "run")}, "launch": {"cluster": "slurm"}}))
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert fixclr_main(["train", "--config", str(path)]) == 2
+    (error,) = capsys.readouterr().err.splitlines()
+    assert error == (f"fixclr train: error: {path}: launch.cluster is slurm but this is not a SLURM job "
+                     f"(no SLURM_JOB_ID): launch it with `fixclr submit {path}`")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_local_fold_is_refused_under_snakemakes_slurm_executor(tmp_path, monkeypatch):
+    from cluster.launcher import SubmissionError
+    from fixclr.sweep import SLURM_LAUNCH_ENV
+
+    path = tmp_path / "fold.yaml"
+    path.write_text(yaml.safe_dump({"train": {"out_dir": str(tmp_path / "run")}, "launch": {"cluster": "local"}}))
+    monkeypatch.setenv(SLURM_LAUNCH_ENV, json.dumps({"cluster": "slurm"}))
+    with pytest.raises(SubmissionError, match=r"fold.yaml: launch.cluster is local, but Snakemake runs with the SLURM"):
+        submit([path])
+    assert not (tmp_path / "run" / "launch.json").exists()

@@ -60,19 +60,39 @@ def test_cancelled_fold_is_failed_then_resubmitted_and_resumes_to_the_uninterrup
     assert {k: result(run_dir)[k] for k in ACCURACIES} == {k: result(reference.parent)[k] for k in ACCURACIES}
 
 
-@pytest.mark.timeout(900)
+def set_time_limit(job_id: str, minutes: int) -> None:
+    """Change a job's time limit (the dev cluster's tests run as SLURM's administrator, root)."""
+    subprocess.run(["scontrol", "update", f"JobId={job_id}", f"TimeLimit={minutes}"], check=True)
+
+
+@pytest.mark.timeout(1800)
 def test_fold_longer_than_its_time_limit_requeues_itself_and_completes(make_fold):
-    # SLURM sends USR2 90 s before the limit, i.e. at once for a 1-minute job, at its first
-    # limit check (10-30 s in); submitit requeues the job, which resumes from the checkpoint.
-    # About 50 s of training on an idle core, so it outlives the first limit check however
-    # fast or loaded the machine is, and needs only a handful of requeues.
-    fold_yaml = make_fold("time-limited", train={"steps": 5000, "checkpoint_every": 10, "eval_every": 2500},
-                          launch={"time_min": 1, "max_timeouts": 30})
+    # Nothing here races training speed, so a loaded machine only makes it slower (hence the long timeout:
+    # at a load average of 9 on the 2-core dev machine 3,500 steps take ~12 min): the fold is submitted
+    # with room to run, and once it trains (first checkpoint; ~35 s of training left on an idle core) its
+    # limit drops to 1 minute: SLURM sends USR2 (90 s before the limit: at once) at its next limit check,
+    # <= 30 s later, while the fold still trains; submitit requeues the job. As soon as sacct shows the
+    # requeue, the limit goes back up, so the resumed run finishes instead of being cut again and again
+    # (every run of a 1-minute job gets USR2 at its first check).
+    fold_yaml = make_fold("time-limited", train={"steps": 3500, "checkpoint_every": 10, "eval_every": 1750},
+                          launch={"time_min": 60, "max_timeouts": 30})
+    run_dir = fold_yaml.parent
+
+    assert submit([fold_yaml]) == 0
+    (attempt,) = attempts(run_dir)
+    job_id = attempt["job_id"]
+    wait_until(lambda: (run_dir / "checkpoint.pt").exists() or (run_dir / "done").exists(), 300,
+               "the fold's first checkpoint")
+    set_time_limit(job_id, 1)
+    wait_until(lambda: "REQUEUED" in sacct_states(job_id, duplicates=True) or (run_dir / "done").exists(), 300,
+               f"job {job_id} to be requeued at its time limit")
+    set_time_limit(job_id, 60)
+    assert not (run_dir / "done").exists(), "the fold ended before its limit check: give it more steps"
 
     assert submit([fold_yaml], wait=True) == 0
 
-    (attempt,) = attempts(fold_yaml.parent)
-    assert (fold_yaml.parent / "done").exists()
-    wait_until(lambda: sacct_states(attempt["job_id"]) == ["COMPLETED"], 60, "the job COMPLETED in sacct")
-    assert "REQUEUED" in sacct_states(attempt["job_id"], duplicates=True)
+    assert [a["job_id"] for a in attempts(run_dir)] == [job_id]  # requeued in SLURM, never resubmitted
+    assert (run_dir / "done").exists()
+    wait_until(lambda: sacct_states(job_id) == ["COMPLETED"], 60, "the job COMPLETED in sacct")
+    assert "REQUEUED" in sacct_states(job_id, duplicates=True)
     assert "resuming from step" in open(attempt["log"]).read()

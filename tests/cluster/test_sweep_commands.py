@@ -33,7 +33,7 @@ def write_sweep(tmp_path, prepared_demo) -> str:
 
 def table_rows(output: str) -> dict[str, str]:
     """Target domain -> state, from the status table's fold rows."""
-    rows = [line.split() for line in output.splitlines() if "/runs/" in line and not line.startswith("FAILED")]
+    rows = [line.split() for line in output.splitlines() if line.split("  ")[0] in ("done", "not-started")]
     return {row[1].split("/")[-3]: row[0] for row in rows}
 
 
@@ -54,7 +54,9 @@ def test_status_and_resubmit_missing_over_a_sweep(tmp_path, prepared_demo, capsy
     assert status_main(["--sweep", sweep]) == 0
     out = capsys.readouterr().out
     assert table_rows(out) == {"mono": "done", "color": "done"}
-    assert "train.log" in out
+    row = next(line for line in out.splitlines() if "/mono/" in line)
+    assert row.split()[:2] == ["done", "digits-dg-mini/cnn/erm/mono/n10/s0"]  # relative to the runs folder
+    assert out.splitlines()[-1] == "2 folds: 2 done, 0 running, 0 pending, 0 failed, 0 not started"
 
 
 def test_a_launched_fold_is_resubmitted_as_launched_not_as_the_bare_config_says(tmp_path, prepared_demo):
@@ -69,3 +71,32 @@ def test_a_launched_fold_is_resubmitted_as_launched_not_as_the_bare_config_says(
     launch = {target.run_dir: target.launch for target in targets}
     assert (launch[launched.run_dir]["cluster"], launch[launched.run_dir]["partition"]) == ("slurm", "gpu")
     assert launch[planned.run_dir]["cluster"] == "local"  # never launched: as the config file says
+
+
+def test_status_table_groups_failures_by_reason_and_ends_with_the_counts(tmp_path):
+    from pathlib import Path
+
+    from cluster.cli import format_table
+    from cluster.folds import LaunchTarget
+    from cluster.status import FoldStatus
+
+    runs = tmp_path / "runs"
+    log = tmp_path / "submitit" / "7_0_log.out"
+    log.parent.mkdir()
+    log.write_text("step 3/8\nRuntimeError: CUDA out of memory\n")
+
+    def status(name: str, state: str, detail: str = "") -> FoldStatus:
+        target = LaunchTarget(Path(name, "fold.yaml"), runs / name, {})
+        return FoldStatus(target, state, detail, log if state == "failed" else None)
+
+    statuses = [status("a", "done", "job 1"), status("b", "failed", "OOM (job 7_0 OUT_OF_MEMORY)"),
+                status("c", "failed", "CANCELLED (job 7_1 CANCELLED)"), status("d", "failed", "OOM (job 7_2 OUT_OF_MEMORY)"),
+                status("e", "pending", "job 8 PENDING, Priority")]
+    lines = format_table(statuses, runs)
+    assert lines[0].split() == ["STATE", "FOLD", "DETAIL"] and lines[-2] == f"run folders under {runs}/"
+    assert lines[1].split() == ["done", "a", "job", "1"]
+    oom = lines.index("FAILED, OOM: 2 fold(s)")
+    assert lines[oom + 1:oom + 5] == [f"  b  log {log}", f"  d  log {log}", "    step 3/8",
+                                      "    RuntimeError: CUDA out of memory"]
+    assert "FAILED, CANCELLED: 1 fold(s)" in lines[oom:]
+    assert lines[-1] == "5 folds: 1 done, 0 running, 1 pending, 3 failed, 0 not started"

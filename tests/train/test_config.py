@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from fixclr.config import DEFAULTS, ConfigError, config_hash, load, resolve
+from fixclr.config import DEFAULTS, ConfigError, config_hash, load, method_names, resolve
 
 REQUIRED = {"manifest": "m.json", "split": "s.json", "target_domain": "mono", "out_dir": "run"}
 
@@ -68,3 +68,9 @@ def test_config_hash_ignores_runtime_keys_only():
     assert config_hash(base) == config_hash(resolve({**REQUIRED, "out_dir": "elsewhere", "checkpoint_every": 7}))
     assert config_hash(base) != config_hash(resolve({**REQUIRED, "seed": 1}))
     assert config_hash(base) != config_hash(resolve(REQUIRED, ["fixclr.lambda=0.3"]))
+
+
+def test_method_names_known_without_torch_are_the_registered_methods():
+    from fixclr.methods import METHODS
+
+    assert method_names() == METHODS.names()

@@ -69,3 +69,10 @@ def test_weights_command_leaves_an_existing_file_alone(tmp_path, capsys):
     stamp = path.stat().st_mtime_ns
     assert main(["--backbone", "resnet18", "--out", str(path)]) == 0
     assert "already exists" in capsys.readouterr().out and path.stat().st_mtime_ns == stamp
+
+
+def test_the_config_knows_the_registered_backbones_without_importing_torch():
+    from fixclr.config import BUILTIN_BACKBONES
+    from fixclr.models.backbones import BACKBONES
+
+    assert sorted(BUILTIN_BACKBONES) == sorted(BACKBONES.names())

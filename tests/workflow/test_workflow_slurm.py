@@ -78,3 +78,23 @@ def test_profile_runs_the_tiny_sweep_and_retrains_a_cancelled_fold_alone(tmp_pat
                             capture_output=True, text=True, check=True).stdout.split()
     assert states == ["COMPLETED"]
     assert (tmp_path / "results" / "report" / "summary.md").is_file()
+
+
+def test_profile_with_a_command_line_config_still_trains_the_folds_in_slurm(tmp_path):
+    """`--config` on the command line replaces a profile's config list; the folds must still go to
+    SLURM (the workflow follows the executor), never train on the login node."""
+    config = yaml.safe_load(TINY_CONFIG.read_text())
+    configfile = write_config(tmp_path / "sweep.yaml", sweep={**config["sweep"], "variants": [{"method": "erm"}]})
+    runs = tmp_path / "moved" / "runs"
+    folds = [runs / f"digits-dg-mini/cnn/erm/{target}/n5/s0" for target in ("mono", "photo")]
+    targets = [str(fold.relative_to(tmp_path) / "done") for fold in folds]
+    command = [*snakemake_slurm(tmp_path, configfile), *targets, "--config", "results_dir=moved"]
+    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    for fold in folds:
+        (attempt,) = json.loads((fold / "launch.json").read_text())["attempts"]
+        assert attempt["cluster"] == "slurm" and "pid" not in attempt
+        assert yaml.safe_load((fold / "fold.yaml").read_text())["launch"]["cluster"] == "slurm"
+        states = subprocess.run(["sacct", "-X", "-n", "-P", "-o", "State", "-j", attempt["job_id"]],
+                                capture_output=True, text=True, check=True).stdout.split()
+        assert states in (["COMPLETED"], ["RUNNING"], ["COMPLETING"])  # `done` is written just before the end

@@ -1,8 +1,10 @@
-# One job per fold: write its fold.yaml, then `fixclr submit FOLD --wait` (cluster/) runs it as a
-# local process or a SLURM job (submitit) and returns when it has ended. The training rule is a
-# local rule: with --profile slurm, Snakemake only waits on the login node while submitit owns
-# the jobs, so a killed Snakemake never kills or forgets them. Its outputs are result.json and
-# the `done` marker (both written by the trainer), so deleting `done` is enough to retrain a fold.
+# One job per fold: write its fold.yaml, then cluster/await_fold.sh hands it to the sweep's one
+# poller (cluster/poller.py), which submits it to SLURM (submitit) with its wave, or runs it as a
+# local process, and waits in a shell loop until the fold's `done` or `failed` marker appears. The
+# training rule is a local rule: with --profile slurm, Snakemake only waits on the login node while
+# submitit owns the jobs, so a killed Snakemake never kills or forgets them. Its outputs are
+# result.json and the `done` marker (both written by the trainer), so deleting `done` is enough to
+# retrain a fold.
 
 
 rule fold_spec:
@@ -25,6 +27,11 @@ rule train:
     output:
         result="{run_dir}/result.json",
         done="{run_dir}/done",
+    params:
+        # the shell loop that waits for the fold (cluster/poller.py polls SLURM for the whole sweep)
+        await_fold=os.path.join(workflow.basedir, "cluster", "await_fold.sh"),
+        folder=lambda wc: FOLDS[wc.run_dir].spec["launch"]["submitit_folder"],
+        poll_s=SWEEP["launch"]["poll_s"],
     threads: SWEEP["launch"]["cpus_per_task"] if SWEEP["cluster"] == "local" else 1
     localrule: True
     log:
@@ -32,4 +39,4 @@ rule train:
     conda:
         ENVIRONMENT
     shell:
-        "fixclr submit {input.spec:q} --wait > {log:q} 2>&1"
+        "exec sh {params.await_fold:q} {input.spec:q} {params.folder:q} {params.poll_s} > {log:q} 2>&1"
