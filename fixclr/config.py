@@ -76,6 +76,8 @@ DEFAULTS: dict[str, Any] = {
     "dtype": "float32",  # float64: parameters and activations in double (CPU exactness checks)
     "threads": 0,  # torch CPU threads; 0 keeps torch's default
     "num_workers": 0,  # reserved for streamed reading; images are read into memory
+    "search": {"trial": 0, "trials": 1},  # this fold's hyperparameter trial (set by the sweep; fixclr/hparams.py)
+    "logging": "none",  # none | tensorboard: also write the metrics.jsonl figures as TensorBoard events
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -87,11 +89,12 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "backbone": ("cnn", "resnet18", "resnet50"),
     "device": ("auto", "cpu", "cuda"),
     "dtype": ("float32", "float64"),
+    "logging": ("none", "tensorboard"),
 }
 REQUIRED = ("manifest", "split", "target_domain", "out_dir")
 # Keys that do not change what is computed: left out of the config hash so that a checkpoint
 # stays valid when the fold is moved or relaunched with other I/O settings.
-RUNTIME_KEYS = ("out_dir", "variant", "checkpoint_every", "num_workers", "eval_batch_size")
+RUNTIME_KEYS = ("out_dir", "variant", "checkpoint_every", "num_workers", "eval_batch_size", "search", "logging")
 
 
 class ConfigError(UserError, ValueError):
@@ -248,6 +251,9 @@ def validate(cfg: dict) -> dict:
     _check_ranges(cfg)
     if not 0.0 <= cfg["ema_decay"] < 1.0:
         raise ConfigError(f"config key 'ema_decay' must be in [0, 1), got {cfg['ema_decay']}")
+    if not 0 <= cfg["search"]["trial"] < cfg["search"]["trials"]:
+        raise ConfigError(f"config keys 'search.trial' ({cfg['search']['trial']}) and 'search.trials' "
+                          f"({cfg['search']['trials']}) need 0 <= trial < trials")
     if cfg["fixclr"]["temperature"] <= 0:
         raise ConfigError(f"config key 'fixclr.temperature' must be > 0, got {cfg['fixclr']['temperature']}")
     for key in ("fixclr.warmup_fraction", "unlabeled_warmup_fraction"):
