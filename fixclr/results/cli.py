@@ -61,16 +61,20 @@ def results_main(argv: list[str]) -> int:
     half-done sweep shows its finished folds and lists the missing ones."""
     import duckdb
 
-    from fixclr.results.aggregate import SELECTIONS, ResultError, write_tables
+    from fixclr.results.aggregate import ResultError, write_tables
     from fixclr.results.query import run_sql
-    from fixclr.results.tables import FORMATS, format_table, paper_tables
+    from fixclr.results.selection import RULES
+    from fixclr.results.tables import FORMATS, METRIC_NAMES, format_table, paper_tables
 
     parser = argparse.ArgumentParser(prog="fixclr results", description=results_main.__doc__)
     _add_sweep_options(parser)
     parser.add_argument("--dataset", help="only this dataset")
     parser.add_argument("--labels", type=int, help="only this label budget (labels per class)")
     parser.add_argument("--backbone", help="only this backbone")
-    parser.add_argument("--selection", choices=SELECTIONS, default="last", help="model selection (default: last)")
+    parser.add_argument("--selection", choices=list(RULES),
+                        help="model selection rule (docs/selection.md; default: each of val, last, oracle)")
+    parser.add_argument("--metric", choices=list(METRIC_NAMES), default="top1",
+                        help="top1 or balanced (mean per-class) accuracy, to choose and to report (default: top1)")
     parser.add_argument("--format", choices=FORMATS, default="markdown")
     parser.add_argument("--sql", help='DuckDB SQL over tables folds and summary, e.g. "SELECT * FROM folds"')
     args = parser.parse_args(argv)
@@ -89,7 +93,13 @@ def results_main(argv: list[str]) -> int:
     if not summary_path.is_file():
         raise ResultError(f"{summary_path} does not exist: run `fixclr aggregate` (or snakemake) first")
     filters = {"dataset": args.dataset, "labels_per_class": args.labels, "backbone": args.backbone}
-    found = paper_tables(pd.read_parquet(summary_path), args.selection, **filters)
+    summary = pd.read_parquet(summary_path)
+    found = {}
+    for rule in [args.selection] if args.selection else list(RULES):
+        found.update(paper_tables(summary, rule, args.metric, **filters))
+        chosen = _selected(tables, rule, args.metric, filters)
+        if not chosen.empty:
+            found[f"Selected trials ({rule}, {args.metric})"] = chosen
     for title, table in found.items():
         print(f"{title}\n\n{format_table(table, args.format)}")
     if not found:
@@ -98,6 +108,20 @@ def results_main(argv: list[str]) -> int:
     if missing:
         print(f"missing folds ({len(missing)} of {len(folds)}):\n  " + "\n  ".join(missing))
     return 0
+
+
+def _selected(tables: Path, rule: str, metric: str, filters: dict) -> pd.DataFrame:
+    """The trials ``rule`` chose (searched sweeps only; empty otherwise) from selected.parquet."""
+    from fixclr.results.tables import selected_trials
+
+    path = tables / "selected.parquet"
+    if not path.is_file():
+        return pd.DataFrame()
+    selected = pd.read_parquet(path)
+    for column, value in filters.items():
+        if value is not None:
+            selected = selected[selected[column] == value]
+    return selected_trials(selected, rule, metric)
 
 
 def _add_page_options(parser: argparse.ArgumentParser) -> None:
@@ -140,7 +164,8 @@ def report_main(argv: list[str]) -> int:
         raise ResultError(f"{tables / 'summary.parquet'} does not exist: run `fixclr aggregate` (or snakemake) first")
     summary = pd.read_parquet(tables / "summary.parquet")
     n_folds = len(pd.read_parquet(tables / "folds.parquet"))
+    selected = pd.read_parquet(tables / "selected.parquet") if (tables / "selected.parquet").is_file() else None
     out = Path(args.out) if args.out else tables.parent / "report"
-    for path in write_report(summary, out, _missing(tables, runs_dir, folds), n_folds):
+    for path in write_report(summary, out, _missing(tables, runs_dir, folds), n_folds, selected):
         print(f"report: wrote {path}", file=sys.stderr)
     return 0
