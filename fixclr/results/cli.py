@@ -125,11 +125,12 @@ def _selected(tables: Path, rule: str, metric: str, filters: dict) -> pd.DataFra
 
 
 def _add_page_options(parser: argparse.ArgumentParser) -> None:
-    page = parser.add_argument_group("results page (docs/results.md) from three sweeps' results folders")
+    page = parser.add_argument_group("results page (docs/results.md) from the sweeps' results folders")
     page.add_argument("--page", metavar="FILE", help="write the results page FILE (and results.png next to it) instead")
     page.add_argument("--grid", metavar="RESULTS_DIR", help="results_dir of config/grid.yaml (required with --page)")
     page.add_argument("--ablation", metavar="RESULTS_DIR", help="results_dir of config/ablation.yaml")
     page.add_argument("--many", metavar="RESULTS_DIR", help="results_dir of config/many_domains.yaml")
+    page.add_argument("--search", metavar="RESULTS_DIR", help="results_dir of config/search.yaml (hyperparameter search)")
     page.add_argument("--command", help="the command shown as reproducing the page (default: the snakemake runs and this report)")
 
 
@@ -138,7 +139,7 @@ def _page_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
 
     if not args.grid:
         parser.error("--page needs --grid RESULTS_DIR")
-    for path in write_results_page(args.page, args.grid, args.ablation, args.many, args.command):
+    for path in write_results_page(args.page, args.grid, args.ablation, args.many, args.command, args.search):
         print(f"report: wrote {path}", file=sys.stderr)
     return 0
 
@@ -154,8 +155,8 @@ def report_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.page:
         return _page_main(parser, args)
-    if args.grid or args.ablation or args.many or args.command:
-        parser.error("--grid, --ablation, --many and --command go with --page")
+    if args.grid or args.ablation or args.many or args.search or args.command:
+        parser.error("--grid, --ablation, --many, --search and --command go with --page")
     runs_dir, folds = _sweep_folds(args.sweep) if args.sweep else (None, [])
     tables = _tables_dir(args, runs_dir)
     if not (tables / "summary.parquet").is_file():

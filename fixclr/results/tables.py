@@ -111,6 +111,20 @@ def selected_trials(selected: pd.DataFrame, rule: str = "val", metric: str = "to
     return table.set_index("method")
 
 
+def selection_summary(selected: pd.DataFrame, rule: str = "val", metric: str = "top1") -> pd.DataFrame:
+    """Per searched variant and selected trial: how many (target, seed) experiments chose it, and its values."""
+    rows = selected[(selected["rule"] == rule) & (selected["metric"] == metric) & (selected["trials_done"] > 1)]
+    counts = rows.groupby(["variant", "trial", "hparams"]).size().reset_index(name="chosen")
+    totals = rows.groupby("variant").size()
+    table = pd.DataFrame({
+        "method": counts["variant"], "trial": counts["trial"].map(lambda t: f"t{t}"),
+        "chosen": [f"{n} of {totals[v]}" for v, n in zip(counts["variant"], counts["chosen"])],
+        "hyperparameters": counts["hparams"].map(lambda text: ", ".join(f"{k}={v}" for k, v in json.loads(text).items())),
+    })
+    order = {name: i for i, name in enumerate(variant_order(table["method"]))}
+    return table.sort_values("method", key=lambda s: s.map(order), kind="stable").set_index("method")
+
+
 def missing_folds(folds_table: pd.DataFrame, expected: list[Fold], runs_dir: Path) -> list[str]:
     """Fold ids of the sweep's folds that are not (yet) rows of ``folds.parquet``."""
     present = set(folds_table["fold_id"])

@@ -8,10 +8,12 @@ from pathlib import Path
 DOMAINS = ["mono", "color", "photo", "rotated"]
 
 
-def records_for(acc_last: float) -> list[dict]:
+def records_for(acc_last: float, acc_val: float | None = None) -> list[dict]:
     """Three evaluations whose selections give the result.json of ``write_fold``: the best source-val
-    step (40) has target accuracy acc_last - 1, the last step (60) acc_last; balanced = top-1 - 3."""
-    rows = [(20, 80.0, acc_last - 5.0), (40, 95.0, acc_last - 1.0), (60, 90.0, acc_last)]
+    step (40) has target accuracy ``acc_val`` (default acc_last - 1), the last step (60) acc_last;
+    balanced = top-1 - 3."""
+    acc_val = acc_last - 1.0 if acc_val is None else acc_val
+    rows = [(20, 80.0, acc_last - 5.0), (40, 95.0, acc_val), (60, 90.0, acc_last)]
     return [{"step": step, "val_acc_mean": val, "target_acc": target, "target_val_acc": target + 0.5,
              "val_balanced_acc_mean": val - 3.0, "target_balanced_acc": target - 3.0,
              "target_val_balanced_acc": target - 2.5} for step, val, target in rows]
@@ -39,7 +41,7 @@ def write_fold(runs: Path, variant: str, target: str, seed: int, acc_last: float
     if trial is not None:
         result.setdefault("trial", trial)
     (run_dir / "result.json").write_text(json.dumps(result))
-    records = records_for(acc_last) if records is None else records
+    records = records_for(acc_last, result["acc_val"]) if records is None else records
     (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     if done:
         (run_dir / "done").write_text("")
