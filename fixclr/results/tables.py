@@ -97,6 +97,11 @@ def format_table(table: pd.DataFrame, fmt: str) -> str:
     raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
 
 
+def hparams_text(text: str) -> str:
+    """``lr=0.03, threshold=0.95`` from the JSON of a fold's searched values."""
+    return ", ".join(f"{key}={value}" for key, value in json.loads(text).items())
+
+
 def selected_trials(selected: pd.DataFrame, rule: str = "val", metric: str = "top1") -> pd.DataFrame:
     """Which trial (and step) ``rule`` chose per (method, target, seed), its value and its hyperparameters;
     one table over every setting, for searched sweeps (experiments with more than one trial)."""
@@ -106,7 +111,7 @@ def selected_trials(selected: pd.DataFrame, rule: str = "val", metric: str = "to
         "method": rows["variant"], "target": rows["target_domain"], "seed": rows["seed"],
         "trial": rows["trial"].map(lambda t: f"t{t}"), "of": rows["trials_done"], "step": rows["step"],
         "target %": rows["value"].map(lambda v: f"{v:.1f}"),
-        "hyperparameters": rows["hparams"].map(lambda text: ", ".join(f"{k}={v}" for k, v in json.loads(text).items())),
+        "hyperparameters": rows["hparams"].map(hparams_text),
     })
     return table.set_index("method")
 
@@ -119,7 +124,7 @@ def selection_summary(selected: pd.DataFrame, rule: str = "val", metric: str = "
     table = pd.DataFrame({
         "method": counts["variant"], "trial": counts["trial"].map(lambda t: f"t{t}"),
         "chosen": [f"{n} of {totals[v]}" for v, n in zip(counts["variant"], counts["chosen"])],
-        "hyperparameters": counts["hparams"].map(lambda text: ", ".join(f"{k}={v}" for k, v in json.loads(text).items())),
+        "hyperparameters": counts["hparams"].map(hparams_text),
     })
     order = {name: i for i, name in enumerate(variant_order(table["method"]))}
     return table.sort_values("method", key=lambda s: s.map(order), kind="stable").set_index("method")
