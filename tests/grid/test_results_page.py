@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from result_files import write_fold
 
+from fixclr.cli import main as fixclr
 from fixclr.results.cli import aggregate_main, report_main
 from fixclr.results.page import PairedDifference
 
@@ -128,7 +129,7 @@ def test_ablation_many_domains_provenance_and_picture(three_sweeps):
 def test_page_options_and_errors(three_sweeps, capsys):
     page = _page(three_sweeps, "--command", "make results-page")
     assert "```bash\nmake results-page\n```" in page
-    assert report_main(["--page", "docs/p.md", "--grid", "results/nope"]) == 1
+    assert fixclr(["report", "--page", "docs/p.md", "--grid", "results/nope"]) == 2  # one line, exit status 2
     assert "results/nope/tables/folds.parquet does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         report_main(["--page", "docs/p.md"])
@@ -137,7 +138,7 @@ def test_page_options_and_errors(three_sweeps, capsys):
         report_main(["--grid", "results/grid"])
     assert "go with --page" in capsys.readouterr().err
     (three_sweeps / "results/grid/report/summary.png").unlink()
-    assert report_main(["--page", "docs/p.md", "--grid", "results/grid"]) == 1
+    assert fixclr(["report", "--page", "docs/p.md", "--grid", "results/grid"]) == 2
     assert "results/grid/report/summary.png does not exist" in capsys.readouterr().err
 
 
