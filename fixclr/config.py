@@ -82,6 +82,8 @@ DEFAULTS: dict[str, Any] = {
     "data_mode": "auto",  # memory | stream | auto (memory when the fold's images fit data_memory_fraction)
     "data_memory_fraction": 0.25,  # auto: share of host memory per rank (and of device memory) the images may take
     "prefetch": 2,  # stream mode: batches each worker reads ahead
+    "search": {"trial": 0, "trials": 1},  # this fold's hyperparameter trial (set by the sweep; fixclr/hparams.py)
+    "logging": "none",  # none | tensorboard: also write the metrics.jsonl figures as TensorBoard events
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -94,6 +96,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "dtype": ("float32", "float64"),
     "precision": ("auto", "bf16", "fp16", "fp32"),
     "data_mode": ("auto", "memory", "stream"),
+    "logging": ("none", "tensorboard"),
 }
 # The backbones fixclr/models/backbones.py registers, known here without importing torch (the
 # workflow stays torch-free; tests/train/test_models.py checks that the two agree).
@@ -104,6 +107,7 @@ REQUIRED = ("manifest", "split", "target_domain", "out_dir")
 # stays valid when the fold is moved or relaunched with other I/O settings.
 RUNTIME_KEYS = ("out_dir", "variant", "checkpoint_every", "num_workers", "eval_batch_size", "data_mode",
                 "data_memory_fraction", "prefetch")
+
 
 
 class ConfigError(UserError, ValueError):
@@ -262,6 +266,9 @@ def validate(cfg: dict) -> dict:
         raise ConfigError(f"config key 'ema_decay' must be in [0, 1), got {cfg['ema_decay']}")
     if not 0.0 < cfg["data_memory_fraction"] <= 1.0:
         raise ConfigError(f"config key 'data_memory_fraction' must be in (0, 1], got {cfg['data_memory_fraction']}")
+    if not 0 <= cfg["search"]["trial"] < cfg["search"]["trials"]:
+        raise ConfigError(f"config keys 'search.trial' ({cfg['search']['trial']}) and 'search.trials' "
+                          f"({cfg['search']['trials']}) need 0 <= trial < trials")
     if cfg["fixclr"]["temperature"] <= 0:
         raise ConfigError(f"config key 'fixclr.temperature' must be > 0, got {cfg['fixclr']['temperature']}")
     for key in ("fixclr.warmup_fraction", "unlabeled_warmup_fraction"):

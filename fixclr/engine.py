@@ -33,6 +33,7 @@ from fixclr.data.stream import batch_source
 from fixclr.distributed import all_reduce_min, all_reduce_sum, convert_batchnorm, rank, world_size
 from fixclr.errors import UserError
 from fixclr.losses import fixclr_loss
+from fixclr.metrics import balanced, holdout_mask, top1
 from fixclr.methods import METHODS
 from fixclr.models import at_least_float32, build_model
 from fixclr.precision import autocast, cuda_has_bf16, grad_scaler, maybe_compile, select_precision, set_tf32
@@ -232,19 +233,47 @@ class Trainer:
 
     # ----- evaluation -----
     @torch.no_grad()
-    def accuracy(self, part: ImageSet) -> float:
-        """Top-1 accuracy in percent of the evaluated model (EMA if enabled) on ``part``, sharded over ranks."""
+    def confusions(self, part: ImageSet, subset: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Confusion matrices (rows: true class, columns: predicted; int64, summed over ranks) of the
+        evaluated model (EMA if enabled) on ``part``, and on its ``subset`` (bool mask) if given."""
         model = self.ema if self.ema is not None else self.model
         model.eval()
-        correct = torch.zeros((), device=self.device)
-        for batch, labels in self.batches.eval_chunks(part, self.cfg["eval_batch_size"]):  # this rank's share
+        classes = len(self.data.classes)
+        labels_here = part.labels[rank()::world_size()]
+        masks = [torch.ones_like(labels_here, dtype=torch.bool)] + ([subset[rank()::world_size()]] if subset is not None else [])
+        counts = torch.zeros(len(masks), classes * classes, dtype=torch.int64, device=self.device)
+        start = 0
+        for batch, labels in self.batches.eval_chunks(part, self.cfg["eval_batch_size"]):  # this rank's share, in order
+            chunk = slice(start, start + len(labels))
+            start += len(labels)
             with self.autocast:
                 logits, _ = model(self.plain(batch, torch.zeros(len(batch), dtype=torch.int64)).to(self.dtype))
-            correct += (logits.argmax(1) == labels).sum()
-        return 100.0 * all_reduce_sum(correct).item() / len(part)
+            cells = labels * classes + logits.argmax(1)
+            for row, mask in enumerate(masks):
+                counts[row] += torch.bincount(cells[mask[chunk]], minlength=classes * classes)
+        return list(all_reduce_sum(counts).view(len(masks), classes, classes).cpu())
+
+    def accuracy(self, part: ImageSet) -> float:
+        """Top-1 accuracy in percent of the evaluated model (EMA if enabled) on ``part``, sharded over ranks."""
+        return top1(self.confusions(part)[0])
+
+    def target_holdout(self) -> torch.Tensor:
+        """The target domain's held-out part (fixclr.metrics.holdout_mask), the same in every fold on it."""
+        if getattr(self, "_target_holdout", None) is None:
+            key = f"{self.data.dataset}/{self.data.target_domain}"
+            self._target_holdout = torch.from_numpy(holdout_mask(self.data.target.labels.cpu().numpy(), key)).to(self.device)
+        return self._target_holdout
 
     def evaluate(self) -> dict:
-        """Target accuracy and per-source-domain validation accuracy (percent)."""
-        val = {domain: self.accuracy(part) for domain, part in self.data.val.items()}
-        return {"target_acc": self.accuracy(self.data.target), "val_acc": val,
-                "val_acc_mean": sum(val.values()) / len(val)}
+        """Top-1 and balanced accuracy (percent) on the target domain (all its images), on its held-out
+        part (``target_val_*``, oracle selection only) and per source-domain validation part; and the
+        target confusion matrix (rows: true class), from which per-class accuracy follows."""
+        val = {domain: self.confusions(part)[0] for domain, part in self.data.val.items()}
+        target, target_val = self.confusions(self.data.target, self.target_holdout())
+        val_acc = {domain: top1(c) for domain, c in val.items()}
+        val_balanced = {domain: balanced(c) for domain, c in val.items()}
+        return {"target_acc": top1(target), "val_acc": val_acc, "val_acc_mean": sum(val_acc.values()) / len(val_acc),
+                "target_balanced_acc": balanced(target), "target_val_acc": top1(target_val),
+                "target_val_balanced_acc": balanced(target_val), "val_balanced_acc": val_balanced,
+                "val_balanced_acc_mean": sum(val_balanced.values()) / len(val_balanced),
+                "target_confusion": target.tolist()}

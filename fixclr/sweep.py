@@ -400,17 +400,35 @@ def expand_folds(sweep: dict) -> list[Fold]:
     grid = sweep["sweep"]
     for dataset in sweep["datasets"]:
         targets = target_domains(sweep, dataset)
-        for backbone, pretrained, variant, labels, seed, target in itertools.product(
-            grid["backbones"], grid["pretrained"], grid["variants"], grid["labels_per_class"],
-            grid["seeds"], targets,
+        for backbone, pretrained, variant, trial, labels, seed, target in itertools.product(
+            grid["backbones"], grid["pretrained"], grid["variants"], range(sweep["hparams"]["trials"]),
+            grid["labels_per_class"], grid["seeds"], targets,
         ):
             run_dir = Path(
                 sweep["results_dir"], "runs", dataset, backbone_slug(backbone) + ("-pt" if pretrained else ""),
-                variant_name(variant), target, f"n{labels}", f"s{seed}",
+                variant_name(variant), *trial_folder(sweep, trial), target, f"n{labels}", f"s{seed}",
             )
             spec = _fold_spec(sweep, dataset, backbone, pretrained, variant, labels, seed, target, run_dir)
+            spec["train"] = with_trial(sweep, spec["train"], trial)
             folds.append(Fold(run_dir=run_dir, spec=spec))
     return folds
+
+
+def trial_folder(sweep: dict, trial: int) -> list[str]:
+    """``["t<trial>"]``, the run-folder level of a hyperparameter trial; none without a search (trials: 1)."""
+    return [f"t{trial}"] if sweep["hparams"]["trials"] > 1 else []
+
+
+def with_trial(sweep: dict, train: dict, trial: int) -> dict:
+    """The training mapping of ``trial`` of a search: the drawn values (fixclr/hparams.py; trial 0 keeps
+    the sweep's settings) and ``search: {trial, trials}``; unchanged without a search (trials: 1)."""
+    from fixclr.hparams import apply, draw
+
+    trials = sweep["hparams"]["trials"]
+    if trials == 1:
+        return train
+    drawn = draw(train["method"], train["regularizer"], trial, sweep["hparams"]["seed"]) if trial else {}
+    return apply(train, {**drawn, "search.trial": trial, "search.trials": trials})
 
 
 def fold_spec_text(spec: dict) -> str:

@@ -24,6 +24,7 @@ import yaml
 from fixclr import config as fold_config
 from fixclr.checkpoint import input_changes, input_hashes, load_checkpoint, save_checkpoint, set_rng_state
 from fixclr.distributed import env_rank_info, rank, setup, teardown, world_size
+from fixclr.hparams import searched_values
 from fixclr.io import append_text, atomic_write_json, atomic_write_text
 from fixclr.run_lock import run_folder_lock
 
@@ -95,10 +96,26 @@ def summarize(cfg: dict, trainer, history: list[dict], wall_s: float, train_s: f
         "world_size": world_size(),
         "git_commit": git_commit(),
         "config_hash": fold_config.config_hash(cfg),
+        "trial": cfg["search"]["trial"],
+        "trials": cfg["search"]["trials"],
+        "hparams": searched_values(cfg) if cfg["search"]["trials"] > 1 else {},
     }
 
 
+def per_class_record(classes: list[str], history: list[dict]) -> dict:
+    """per_class.json: the target confusion matrix and per-class accuracy at the fold's best mean
+    source-validation step (every evaluation's matrix stays in metrics.jsonl for other rules)."""
+    from fixclr.metrics import per_class
+
+    best_val = max(history, key=lambda r: r["val_acc_mean"])  # earliest among ties
+    correct, count = per_class(best_val["target_confusion"])
+    return {"step": best_val["step"], "selection": "val", "classes": classes, "confusion": best_val["target_confusion"],
+            "accuracy": {c: 100.0 * k / n if n else None for c, k, n in zip(classes, correct.tolist(), count.tolist())},
+            "count": dict(zip(classes, count.tolist()))}
+
+
 def _train(cfg: dict, out: Path, device: torch.device) -> dict:
+    from fixclr.board import Board
     from fixclr.data.loader import load_fold
     from fixclr.engine import Trainer
 
@@ -120,6 +137,7 @@ def _train(cfg: dict, out: Path, device: torch.device) -> dict:
     if is_main:
         atomic_write_text(out / "config.yaml", fold_config.to_yaml(cfg))
         atomic_write_text(metrics, "".join(json.dumps(r) + "\n" for r in history))
+    board = Board(cfg if is_main else {**cfg, "logging": "none"}, out, history)
     since, tick = 0, time.perf_counter()
     while trainer.step < cfg["steps"]:
         trainer.train_step()  # no host sync: its figures stay on the device until step_figures
@@ -133,6 +151,7 @@ def _train(cfg: dict, out: Path, device: torch.device) -> dict:
             history.append(record)
             if is_main:
                 append_text(metrics, json.dumps(record) + "\n")
+                board.log(record)
                 print(f"step {step}/{cfg['steps']} loss {record['loss']:.4f} target {record['target_acc']:.2f} "
                       f"val {record['val_acc_mean']:.2f} mask {record['mask_rate']} {record['images_per_s']:.0f} img/s", flush=True)
             since, tick = 0, time.perf_counter()
@@ -143,7 +162,9 @@ def _train(cfg: dict, out: Path, device: torch.device) -> dict:
                 save_checkpoint(checkpoint, {"trainer": trainer.state_dict(), "history": history, "wall_s": wall,
                                              "train_s": train_s}, chash, inputs)
     result = summarize(cfg, trainer, history, wall_before + time.perf_counter() - started, train_s)
+    board.close()
     if is_main:
+        atomic_write_json(out / "per_class.json", per_class_record(trainer.data.classes, history))
         atomic_write_json(out / "result.json", result)
         atomic_write_text(out / "done", "")
     return result

@@ -35,6 +35,9 @@ class SSLMethod(torch.nn.Module):
 
     uses_unlabeled: bool = True
     uses_labeled_strong: bool = False  # the loop also forwards a strong view of the labeled images
+    # Random-search distributions of the method's own settings: {dotted config key: distribution}
+    # (fixclr.hparams; lr, weight_decay and FixCLR's are added there for every method).
+    HPARAMS: dict = {}
 
     def __init__(self, cfg: dict, num_classes: int, num_unlabeled: int):
         super().__init__()

@@ -19,12 +19,16 @@ from __future__ import annotations
 import torch
 
 from fixclr.distributed import all_gather_nograd
+from fixclr.hparams import Choice, LogUniform, Uniform
 from fixclr.methods.base import METHODS, PseudoLabels, SSLMethod
 
 
 @METHODS.register("debiaspl")
 class DebiasPL(SSLMethod):
     """Hard pseudo-labels of ``softmax(weak - tau log p)``, scored with a ``tau log p`` margin."""
+
+    HPARAMS = {"threshold": Uniform(0.8, 0.98), "debiaspl.tau": LogUniform(0.1, 1.0),
+               "debiaspl.ema_decay": Choice((0.99, 0.995, 0.999))}
 
     def __init__(self, cfg: dict, num_classes: int, num_unlabeled: int):
         super().__init__(cfg, num_classes, num_unlabeled)

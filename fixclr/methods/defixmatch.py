@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from fixclr.hparams import Uniform
 from fixclr.methods.base import METHODS
 from fixclr.methods.fixmatch import FixMatch
 
@@ -28,6 +29,7 @@ class DeFixMatch(FixMatch):
     """FixMatch's unlabeled loss minus the same loss on the labeled batch; CE on both labeled views."""
 
     uses_labeled_strong = True
+    HPARAMS = {**FixMatch.HPARAMS, "defixmatch.labeled_strong_weight": Uniform(0.25, 0.75)}
 
     def __init__(self, cfg: dict, num_classes: int, num_unlabeled: int):
         super().__init__(cfg, num_classes, num_unlabeled)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import torch
 
+from fixclr.hparams import Uniform
 from fixclr.methods.base import METHODS, PseudoLabels, SSLMethod
 
 
 @METHODS.register("fixmatch")
 class FixMatch(SSLMethod):
     """mask = max softmax(weak) >= cfg["threshold"]; weight = mask; loss = CE(strong, argmax(weak)) * weight."""
+
+    HPARAMS = {"threshold": Uniform(0.8, 0.98)}
 
     def pseudo_label(self, logits_weak: torch.Tensor, logits_strong: torch.Tensor, idx: torch.Tensor, step: int) -> PseudoLabels:
         return self.confident_labels(logits_weak)

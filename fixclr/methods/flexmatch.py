@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from fixclr.distributed import all_gather_nograd
+from fixclr.hparams import Uniform
 from fixclr.methods.base import METHODS, PseudoLabels, SSLMethod
 
 UNUSED = -1
@@ -29,6 +30,8 @@ def convex_mapping(beta: torch.Tensor) -> torch.Tensor:
 @METHODS.register("flexmatch")
 class FlexMatch(SSLMethod):
     """Hard weak-view pseudo-labels kept where ``max_prob >= threshold * M(beta_class)``."""
+
+    HPARAMS = {"threshold": Uniform(0.8, 0.98)}
 
     def __init__(self, cfg: dict, num_classes: int, num_unlabeled: int):
         super().__init__(cfg, num_classes, num_unlabeled)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import torch
 
 from fixclr.distributed import all_gather_nograd
+from fixclr.hparams import Choice, LogUniform
 from fixclr.methods.base import METHODS, PseudoLabels, SSLMethod
 
 LOG_EPSILON = 1e-12
@@ -47,6 +48,8 @@ def class_histogram(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 @METHODS.register("freematch")
 class FreeMatch(SSLMethod):
     """Hard weak-view pseudo-labels kept above a self-adaptive, class-modulated threshold."""
+
+    HPARAMS = {"freematch.ema_decay": Choice((0.99, 0.995, 0.999)), "freematch.fairness_weight": LogUniform(0.001, 0.1)}
 
     def __init__(self, cfg: dict, num_classes: int, num_unlabeled: int):
         super().__init__(cfg, num_classes, num_unlabeled)

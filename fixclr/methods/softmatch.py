@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from fixclr.distributed import all_gather_nograd
+from fixclr.hparams import Choice, Uniform
 from fixclr.methods.base import METHODS, PseudoLabels, SSLMethod
 
 ANCHOR_MIN_WEIGHT = 0.5
@@ -31,6 +32,8 @@ ANCHOR_MIN_WEIGHT = 0.5
 @METHODS.register("softmatch")
 class SoftMatch(SSLMethod):
     """Hard weak-view pseudo-labels weighted by a truncated Gaussian of their confidence."""
+
+    HPARAMS = {"softmatch.ema_decay": Choice((0.99, 0.995, 0.999)), "softmatch.n_sigma": Uniform(1.0, 3.0)}
 
     def __init__(self, cfg: dict, num_classes: int, num_unlabeled: int):
         super().__init__(cfg, num_classes, num_unlabeled)

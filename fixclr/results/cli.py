@@ -61,16 +61,20 @@ def results_main(argv: list[str]) -> int:
     half-done sweep shows its finished folds and lists the missing ones."""
     import duckdb
 
-    from fixclr.results.aggregate import SELECTIONS, ResultError, write_tables
+    from fixclr.results.aggregate import ResultError, write_tables
     from fixclr.results.query import run_sql
-    from fixclr.results.tables import FORMATS, format_table, paper_tables
+    from fixclr.results.selection import RULES
+    from fixclr.results.tables import FORMATS, METRIC_NAMES, format_table, paper_tables
 
     parser = argparse.ArgumentParser(prog="fixclr results", description=results_main.__doc__)
     _add_sweep_options(parser)
     parser.add_argument("--dataset", help="only this dataset")
     parser.add_argument("--labels", type=int, help="only this label budget (labels per class)")
     parser.add_argument("--backbone", help="only this backbone")
-    parser.add_argument("--selection", choices=SELECTIONS, default="last", help="model selection (default: last)")
+    parser.add_argument("--selection", choices=list(RULES),
+                        help="model selection rule (docs/selection.md; default: each of val, last, oracle)")
+    parser.add_argument("--metric", choices=list(METRIC_NAMES), default="top1",
+                        help="top1 or balanced (mean per-class) accuracy, to choose and to report (default: top1)")
     parser.add_argument("--format", choices=FORMATS, default="markdown")
     parser.add_argument("--sql", help='DuckDB SQL over tables folds and summary, e.g. "SELECT * FROM folds"')
     args = parser.parse_args(argv)
@@ -89,7 +93,13 @@ def results_main(argv: list[str]) -> int:
     if not summary_path.is_file():
         raise ResultError(f"{summary_path} does not exist: run `fixclr aggregate` (or snakemake) first")
     filters = {"dataset": args.dataset, "labels_per_class": args.labels, "backbone": args.backbone}
-    found = paper_tables(pd.read_parquet(summary_path), args.selection, **filters)
+    summary = pd.read_parquet(summary_path)
+    found = {}
+    for rule in [args.selection] if args.selection else list(RULES):
+        found.update(paper_tables(summary, rule, args.metric, **filters))
+        chosen = _selected(tables, rule, args.metric, filters)
+        if not chosen.empty:
+            found[f"Selected trials ({rule}, {args.metric})"] = chosen
     for title, table in found.items():
         print(f"{title}\n\n{format_table(table, args.format)}")
     if not found:
@@ -100,12 +110,27 @@ def results_main(argv: list[str]) -> int:
     return 0
 
 
+def _selected(tables: Path, rule: str, metric: str, filters: dict) -> pd.DataFrame:
+    """The trials ``rule`` chose (searched sweeps only; empty otherwise) from selected.parquet."""
+    from fixclr.results.tables import selected_trials
+
+    path = tables / "selected.parquet"
+    if not path.is_file():
+        return pd.DataFrame()
+    selected = pd.read_parquet(path)
+    for column, value in filters.items():
+        if value is not None:
+            selected = selected[selected[column] == value]
+    return selected_trials(selected, rule, metric)
+
+
 def _add_page_options(parser: argparse.ArgumentParser) -> None:
-    page = parser.add_argument_group("results page (docs/results.md) from three sweeps' results folders")
+    page = parser.add_argument_group("results page (docs/results.md) from the sweeps' results folders")
     page.add_argument("--page", metavar="FILE", help="write the results page FILE (and results.png next to it) instead")
     page.add_argument("--grid", metavar="RESULTS_DIR", help="results_dir of config/grid.yaml (required with --page)")
     page.add_argument("--ablation", metavar="RESULTS_DIR", help="results_dir of config/ablation.yaml")
     page.add_argument("--many", metavar="RESULTS_DIR", help="results_dir of config/many_domains.yaml")
+    page.add_argument("--search", metavar="RESULTS_DIR", help="results_dir of config/search.yaml (hyperparameter search)")
     page.add_argument("--command", help="the command shown as reproducing the page (default: the snakemake runs and this report)")
 
 
@@ -114,7 +139,7 @@ def _page_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
 
     if not args.grid:
         parser.error("--page needs --grid RESULTS_DIR")
-    for path in write_results_page(args.page, args.grid, args.ablation, args.many, args.command):
+    for path in write_results_page(args.page, args.grid, args.ablation, args.many, args.command, args.search):
         print(f"report: wrote {path}", file=sys.stderr)
     return 0
 
@@ -130,8 +155,8 @@ def report_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.page:
         return _page_main(parser, args)
-    if args.grid or args.ablation or args.many or args.command:
-        parser.error("--grid, --ablation, --many and --command go with --page")
+    if args.grid or args.ablation or args.many or args.search or args.command:
+        parser.error("--grid, --ablation, --many, --search and --command go with --page")
     runs_dir, folds = _sweep_folds(args.sweep) if args.sweep else (None, [])
     tables = _tables_dir(args, runs_dir)
     if not (tables / "summary.parquet").is_file():
@@ -140,7 +165,8 @@ def report_main(argv: list[str]) -> int:
         raise ResultError(f"{tables / 'summary.parquet'} does not exist: run `fixclr aggregate` (or snakemake) first")
     summary = pd.read_parquet(tables / "summary.parquet")
     n_folds = len(pd.read_parquet(tables / "folds.parquet"))
+    selected = pd.read_parquet(tables / "selected.parquet") if (tables / "selected.parquet").is_file() else None
     out = Path(args.out) if args.out else tables.parent / "report"
-    for path in write_report(summary, out, _missing(tables, runs_dir, folds), n_folds):
+    for path in write_report(summary, out, _missing(tables, runs_dir, folds), n_folds, selected):
         print(f"report: wrote {path}", file=sys.stderr)
     return 0

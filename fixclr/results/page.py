@@ -5,6 +5,8 @@ The main grid (``config/grid.yaml``: every method with and without FixCLR), the 
 ``<results_dir>/tables/{folds,summary}.parquet``; the page holds their tables, FixCLR's effect per
 method as a paired difference over seeds with its standard error and a plain verdict, the grid's
 report picture (copied next to the page), the command that reproduced it, the commit and the time.
+With a hyperparameter-search sweep (``config/search.yaml``) the page also compares every method
+searched with the same budget, selected by training-domain validation from ``selected.parquet``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import pandas as pd
 from fixclr.config import DEFAULTS
 from fixclr.io import atomic_write_bytes, atomic_write_text
 from fixclr.results.aggregate import ResultError
-from fixclr.results.tables import TABLE_KEYS, format_table, paper_tables, variant_order
+from fixclr.results.selection import wide
+from fixclr.results.tables import TABLE_KEYS, format_table, paper_tables, selection_summary, variant_order
 
 PAGE_SELECTIONS = {"val": "source-validation selection (acc_val)", "last": "last model (acc_last)"}
-SWEEP_CONFIGS = {"grid": "config/grid.yaml", "ablation": "config/ablation.yaml", "many": "config/many_domains.yaml"}
+SWEEP_CONFIGS = {"grid": "config/grid.yaml", "ablation": "config/ablation.yaml", "many": "config/many_domains.yaml",
+                 "search": "config/search.yaml"}
 REFERENCE_VARIANT = "fixmatch"  # the ablation's reference: plain FixMatch
 # The ablation's reference rows (plain FixMatch and FixCLR's defaults) are the grid's folds of the
 # same settings, unless the ablation sweep ran them itself: config/ablation.yaml does not repeat them.
@@ -38,6 +42,7 @@ class SweepTables:
     results_dir: Path
     folds: pd.DataFrame
     summary: pd.DataFrame
+    selected: pd.DataFrame | None = None  # selected.parquet, where the aggregation wrote it
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,9 @@ def read_sweep_tables(results_dir: str | Path) -> SweepTables:
         frames[name] = pd.read_parquet(path)
     if frames["folds"].empty:
         raise ResultError(f"{results_dir / 'tables' / 'folds.parquet'} has no finished fold")
-    return SweepTables(results_dir, frames["folds"], frames["summary"])
+    selected_path = results_dir / "tables" / "selected.parquet"
+    selected = pd.read_parquet(selected_path) if selected_path.is_file() else None
+    return SweepTables(results_dir, frames["folds"], frames["summary"], selected)
 
 
 def seed_averages(folds: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -217,6 +224,29 @@ def domain_count_comparison(few: pd.DataFrame, many: pd.DataFrame) -> list[str]:
             "as the number of domains grows:", "", _markdown_table(rows, "variant")]
 
 
+def searched_comparison(search: SweepTables) -> list[str]:
+    """The searched sweep under training-domain validation: the table, FixCLR's paired effect on the
+    selected values, and which trials (hyperparameters) were selected how often."""
+    if search.selected is None:
+        raise ResultError(f"{search.results_dir / 'tables' / 'selected.parquet'} does not exist: rerun the "
+                                "search sweep's aggregate rule")
+    trials = int(search.folds["trials"].max())
+    lines = [f"Every variant had the same budget of {trials} trials (trial 0: the sweep's settings; trials 1-"
+             f"{trials - 1}: drawn from the distributions each method declares, `fixclr/hparams.py`). Selection "
+             "rule: **training-domain validation**, per (method, target, seed) the trial and step with the best "
+             "mean source-validation accuracy over every trial (no target label is used; docs/selection.md). "
+             "acc_last here is the last step of the default trial.", ""]
+    for title, table in paper_tables(search.summary, "val").items():
+        lines += [f"**{title.rsplit(', selection:', 1)[0]}; training-domain validation over {trials} trials**", "",
+                  format_table(table, "markdown")]
+    lines += fixclr_effect(wide(search.selected))
+    summary = selection_summary(search.selected)
+    if not summary.empty:
+        lines += ["Trials selected (training-domain validation), over the (target, seed) pairs of each method:", "",
+                  format_table(summary, "markdown")]
+    return lines
+
+
 def wall_time_text(sweeps: dict[str, SweepTables]) -> str:
     """Folds and their summed wall time per sweep (result.json's wall_s) and in all."""
     def clock(seconds: float) -> str:
@@ -260,6 +290,8 @@ def results_page(sweeps: dict[str, SweepTables], command: str, picture: str = PI
                   "chosen on source validation). Target accuracy is reported here, never used to choose."
                   + (f" The rows {' and '.join(borrowed)} are the main grid's folds." if borrowed else ""), "",
                   *ablation_table(with_grid_references(sweeps["ablation"].folds, grid.folds))]
+    if "search" in sweeps:
+        lines += ["## Every method searched with the same budget", "", *searched_comparison(sweeps["search"])]
     if "many" in sweeps:
         many = sweeps["many"]
         lines += ["## Many domains", "", *accuracy_tables(many.summary), *fixclr_effect(many.folds),
@@ -268,14 +300,16 @@ def results_page(sweeps: dict[str, SweepTables], command: str, picture: str = PI
 
 
 def write_results_page(out: str | Path, grid: str | Path, ablation: str | Path | None = None,
-                       many: str | Path | None = None, command: str | None = None) -> tuple[Path, Path]:
+                       many: str | Path | None = None, command: str | None = None,
+                       search: str | Path | None = None) -> tuple[Path, Path]:
     """Write the page ``out`` and, next to it, the grid report's picture as ``results.png``.
 
-    ``grid``, ``ablation`` and ``many`` are the sweeps' results folders (``<dir>/tables/*.parquet``,
+    ``grid``, ``ablation``, ``many`` and ``search`` are the sweeps' results folders (``<dir>/tables/*.parquet``,
     ``<dir>/report/summary.png``); ``command`` defaults to :func:`reproduce_command`.
     """
     out = Path(out)
-    dirs = {name: Path(d) for name, d in (("grid", grid), ("ablation", ablation), ("many", many)) if d is not None}
+    dirs = {name: Path(d) for name, d in (("grid", grid), ("ablation", ablation), ("many", many), ("search", search))
+            if d is not None}
     sweeps = {name: read_sweep_tables(d) for name, d in dirs.items()}
     figure = dirs["grid"] / "report" / "summary.png"
     if not figure.is_file():

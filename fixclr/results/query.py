@@ -1,4 +1,5 @@
-"""DuckDB SQL over the Parquet tables, seen as the tables ``folds`` and ``summary``."""
+"""DuckDB SQL over the Parquet tables: ``folds`` and ``summary``, and ``selected``, ``per_class`` and
+``evaluations`` where the aggregation wrote them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import duckdb
 import pandas as pd
 
 TABLE_NAMES = ("folds", "summary")
+OPTIONAL_TABLE_NAMES = ("selected", "per_class", "evaluations")
 
 
 def run_sql(tables_dir: str | Path, sql: str) -> pd.DataFrame:
@@ -19,6 +21,10 @@ def run_sql(tables_dir: str | Path, sql: str) -> pd.DataFrame:
             if not path.is_file():
                 raise FileNotFoundError(f"{path} does not exist: run `fixclr aggregate` (or snakemake) first")
             connection.read_parquet(str(path)).create_view(name)
+        for name in OPTIONAL_TABLE_NAMES:
+            path = Path(tables_dir, f"{name}.parquet")
+            if path.is_file():
+                connection.read_parquet(str(path)).create_view(name)
         return connection.sql(sql).df()
     finally:
         connection.close()

@@ -14,19 +14,27 @@ import pandas as pd  # noqa: E402
 
 from fixclr.io import atomic_write_bytes, atomic_write_text  # noqa: E402
 from fixclr.results.aggregate import AVERAGE_TARGET, SELECTIONS  # noqa: E402
-from fixclr.results.tables import TABLE_KEYS, format_table, label_rows, paper_tables, variant_order  # noqa: E402
+from fixclr.results.selection import RULE_NAMES  # noqa: E402
+from fixclr.results.tables import (  # noqa: E402
+    METRIC_NAMES, TABLE_KEYS, format_table, label_rows, paper_tables, selected_trials, variant_order)
 
 
-def summary_markdown(summary: pd.DataFrame, missing: list[str], n_folds: int) -> str:
-    """The report text: one table per setting and selection rule, then the missing folds."""
+def summary_markdown(summary: pd.DataFrame, missing: list[str], n_folds: int,
+                     selected: pd.DataFrame | None = None) -> str:
+    """The report text: one table per setting, selection rule and metric, the trials selected in a
+    search (``selected``: selected.parquet), then the missing folds."""
     lines = ["# Sweep summary", "",
              f"{n_folds} finished folds. Cells: mean ± std over seeds of the target-domain accuracy (%); "
-             "Avg: mean over target domains, std over seeds. Selection: last = final model, "
-             "val = best source-validation step, oracle = best target step (an upper bound only).", "",
+             "Avg: mean over target domains, std over seeds. Selection (docs/selection.md): "
+             + "; ".join(f"{rule} = {name}" for rule, name in RULE_NAMES.items()) + ".", "",
              "![summary](summary.png)", ""]
-    for selection in SELECTIONS:
-        for title, table in paper_tables(summary, selection).items():
-            lines += [f"## {title}", "", format_table(table, "markdown")]
+    for metric in METRIC_NAMES:
+        for selection in SELECTIONS:
+            for title, table in paper_tables(summary, selection, metric).items():
+                lines += [f"## {title}", "", format_table(table, "markdown")]
+    chosen = selected_trials(selected) if selected is not None else pd.DataFrame()
+    if not chosen.empty:
+        lines += ["## Selected trials (val, top1)", "", format_table(chosen, "markdown")]
     if missing:
         lines += [f"## Missing folds ({len(missing)})", "", *[f"- {fold}" for fold in missing], ""]
     return "\n".join(lines)
@@ -34,6 +42,7 @@ def summary_markdown(summary: pd.DataFrame, missing: list[str], n_folds: int) ->
 
 def summary_figure(summary: pd.DataFrame, selection: str = "last") -> bytes:
     """PNG bytes: per setting, bars per target domain and Avg, one bar per variant, std error bars."""
+    summary = summary[summary["metric"] == "top1"]
     settings = list(label_rows(summary).groupby(TABLE_KEYS, sort=True))
     fig, axes = plt.subplots(len(settings) or 1, 1, figsize=(10, 3.6 * max(len(settings), 1)), squeeze=False)
     for ax, (key, setting) in zip(axes[:, 0], settings):
@@ -58,10 +67,11 @@ def summary_figure(summary: pd.DataFrame, selection: str = "last") -> bytes:
     return buffer.getvalue()
 
 
-def write_report(summary: pd.DataFrame, out_dir: str | Path, missing: list[str], n_folds: int) -> tuple[Path, Path]:
+def write_report(summary: pd.DataFrame, out_dir: str | Path, missing: list[str], n_folds: int,
+                 selected: pd.DataFrame | None = None) -> tuple[Path, Path]:
     """Write ``summary.md`` and ``summary.png`` into ``out_dir`` atomically."""
     out_dir = Path(out_dir)
     md, png = out_dir / "summary.md", out_dir / "summary.png"
     atomic_write_bytes(png, summary_figure(summary))
-    atomic_write_text(md, summary_markdown(summary, missing, n_folds))
+    atomic_write_text(md, summary_markdown(summary, missing, n_folds, selected))
     return md, png

@@ -15,6 +15,7 @@ from fixclr.sweep import Fold
 FORMATS = ("markdown", "csv", "latex")
 # One table per experiment setting; rows within it are the variants.
 TABLE_KEYS = ["dataset", "backbone", "pretrained", "labels_per_class"]
+METRIC_NAMES = {"top1": "accuracy", "balanced": "balanced accuracy"}  # summary.parquet's metric column
 
 
 def variant_order(variants) -> list[str]:
@@ -42,13 +43,17 @@ def _cell(mean: float, std: float, count: int, full_count: int) -> str:
     return text if count >= full_count else f"{text} (n={count})"
 
 
-def paper_tables(summary: pd.DataFrame, selection: str = "last", **filters) -> dict[str, pd.DataFrame]:
-    """``{title: table}`` for every experiment setting left after ``filters`` (column=value).
+def paper_tables(summary: pd.DataFrame, selection: str = "last", metric: str = "top1", **filters) -> dict[str, pd.DataFrame]:
+    """``{title: table}`` for every experiment setting left after ``filters`` (column=value), on the
+    rows of ``metric`` (top1 | balanced).
 
     A cell averaged over fewer seeds than the table's best-covered cell says ``(n=<seeds>)``.
     """
     if selection not in SELECTIONS:
         raise ValueError(f"unknown selection {selection!r}; known: {', '.join(SELECTIONS)}")
+    if metric not in METRIC_NAMES:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRIC_NAMES)}")
+    summary = summary[summary["metric"] == metric].dropna(subset=[f"acc_{selection}_mean"])
     for column, value in filters.items():
         if value is not None:
             summary = summary[summary[column] == value]
@@ -66,7 +71,7 @@ def paper_tables(summary: pd.DataFrame, selection: str = "last", **filters) -> d
         table.index.name = "method"
         dataset, backbone, pretrained, labels = key
         title = (f"{dataset}, {backbone}{' (ImageNet-pretrained)' if pretrained else ''}, "
-                 f"{labels} labels per class, target accuracy (%), selection: {selection}")
+                 f"{labels} labels per class, target {METRIC_NAMES[metric]} (%), selection: {selection}")
         tables[title] = table
     return tables
 
@@ -90,6 +95,39 @@ def format_table(table: pd.DataFrame, fmt: str) -> str:
             " & ".join(map(tex, header)) + r" \\", r"\midrule", *body, r"\bottomrule", r"\end{tabular}",
         ]) + "\n"
     raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+
+
+def hparams_text(text: str) -> str:
+    """``lr=0.03, threshold=0.95`` from the JSON of a fold's searched values."""
+    return ", ".join(f"{key}={value}" for key, value in json.loads(text).items())
+
+
+def selected_trials(selected: pd.DataFrame, rule: str = "val", metric: str = "top1") -> pd.DataFrame:
+    """Which trial (and step) ``rule`` chose per (method, target, seed), its value and its hyperparameters;
+    one table over every setting, for searched sweeps (experiments with more than one trial)."""
+    rows = selected[(selected["rule"] == rule) & (selected["metric"] == metric) & (selected["trials_done"] > 1)]
+    rows = rows.sort_values(["dataset", "backbone", "labels_per_class", "variant", "target_domain", "seed"])
+    table = pd.DataFrame({
+        "method": rows["variant"], "target": rows["target_domain"], "seed": rows["seed"],
+        "trial": rows["trial"].map(lambda t: f"t{t}"), "of": rows["trials_done"], "step": rows["step"],
+        "target %": rows["value"].map(lambda v: f"{v:.1f}"),
+        "hyperparameters": rows["hparams"].map(hparams_text),
+    })
+    return table.set_index("method")
+
+
+def selection_summary(selected: pd.DataFrame, rule: str = "val", metric: str = "top1") -> pd.DataFrame:
+    """Per searched variant and selected trial: how many (target, seed) experiments chose it, and its values."""
+    rows = selected[(selected["rule"] == rule) & (selected["metric"] == metric) & (selected["trials_done"] > 1)]
+    counts = rows.groupby(["variant", "trial", "hparams"]).size().reset_index(name="chosen")
+    totals = rows.groupby("variant").size()
+    table = pd.DataFrame({
+        "method": counts["variant"], "trial": counts["trial"].map(lambda t: f"t{t}"),
+        "chosen": [f"{n} of {totals[v]}" for v, n in zip(counts["variant"], counts["chosen"])],
+        "hyperparameters": counts["hparams"].map(hparams_text),
+    })
+    order = {name: i for i, name in enumerate(variant_order(table["method"]))}
+    return table.sort_values("method", key=lambda s: s.map(order), kind="stable").set_index("method")
 
 
 def missing_folds(folds_table: pd.DataFrame, expected: list[Fold], runs_dir: Path) -> list[str]:

@@ -29,12 +29,13 @@ def _variants(folds) -> list[str]:
     ("grid", 4, 168),  # 14 variants x 4 targets x 3 seeds
     ("ablation", 4, 96),  # 8 variants x 4 targets x 3 seeds (the reference rows are the grid's)
     ("many_domains", 6, 54),  # 3 variants x 6 targets x 3 seeds
+    ("search", 4, 192),  # 6 variants x 4 trials x 4 targets x 2 seeds
 ])
 def test_dry_run_lists_every_job(tmp_path, name, domains, folds):
     run = snakemake(tmp_path, "-n", "--printshellcmds", configfile=CONFIGS / f"{name}.yaml")
     assert run.returncode == 0, run.stderr
     assert job_counts(run.stdout) == {
-        "demo_data": 1, "ingest": domains, "manifest": 1, "splits": 3,
+        "demo_data": 1, "ingest": domains, "manifest": 1, "splits": len(load_sweep(CONFIGS / f"{name}.yaml")["sweep"]["seeds"]),
         "fold_spec": folds, "train": folds, "aggregate": 1, "report": 1, "all": 1,
     }
     assert f"results/{name}/tables/folds.parquet" in run.stdout

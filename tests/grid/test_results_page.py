@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from result_files import write_fold
 
+from fixclr.cli import main as fixclr
 from fixclr.results.cli import aggregate_main, report_main
 from fixclr.results.page import PairedDifference
 
@@ -128,7 +129,7 @@ def test_ablation_many_domains_provenance_and_picture(three_sweeps):
 def test_page_options_and_errors(three_sweeps, capsys):
     page = _page(three_sweeps, "--command", "make results-page")
     assert "```bash\nmake results-page\n```" in page
-    assert report_main(["--page", "docs/p.md", "--grid", "results/nope"]) == 1
+    assert fixclr(["report", "--page", "docs/p.md", "--grid", "results/nope"]) == 2  # one line, exit status 2
     assert "results/nope/tables/folds.parquet does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         report_main(["--page", "docs/p.md"])
@@ -137,5 +138,40 @@ def test_page_options_and_errors(three_sweeps, capsys):
         report_main(["--grid", "results/grid"])
     assert "go with --page" in capsys.readouterr().err
     (three_sweeps / "results/grid/report/summary.png").unlink()
-    assert report_main(["--page", "docs/p.md", "--grid", "results/grid"]) == 1
+    assert fixclr(["report", "--page", "docs/p.md", "--grid", "results/grid"]) == 2
     assert "results/grid/report/summary.png does not exist" in capsys.readouterr().err
+
+
+def _write_search(results_dir) -> None:
+    """fixmatch and fixmatch+fixclr, 2 trials, 4 targets, 2 seeds. Source validation prefers trial 1
+    of fixmatch+fixclr (its best step's target accuracy: 66 + seed) and trial 0 of fixmatch (60 + seed)."""
+    from result_files import records_for
+
+    runs = results_dir / "runs"
+    preferred = {"fixmatch": 0, "fixmatch+fixclr": 1}
+    for variant, best_trial in preferred.items():
+        method, _, regularizer = variant.partition("+")
+        for trial in (0, 1):
+            hparams = {"lr": 0.03 if trial == 0 else 0.0123}
+            for seed in (0, 1):
+                for target in DOMAINS4:
+                    acc_val = (60.0 if variant == "fixmatch" else 66.0) + seed - (trial != best_trial) * 10.0
+                    records = records_for(acc_val + 1.0, acc_val)
+                    records[1]["val_acc_mean"] += 1.0 if trial == best_trial else 0.0
+                    write_fold(runs, variant, target, seed, acc_val + 1.0, trial=trial, trials=2, hparams=hparams,
+                               records=records, acc_val=acc_val, regularizer=regularizer or "none", ssl_method=method)
+    assert aggregate_main(["--runs", str(runs), "--out", str(results_dir / "tables")]) == 0
+
+
+def test_page_compares_the_searched_methods_under_training_domain_validation(three_sweeps):
+    _write_search(three_sweeps / "results" / "search")
+    page = _page(three_sweeps, "--search", "results/search")
+    section = page[page.index("## Every method searched with the same budget"):]
+    assert "budget of 2 trials" in section and "**training-domain validation**" in section
+    assert "| fixmatch | 60.5 ± 0.7 | 60.5 ± 0.7 | 60.5 ± 0.7 | 60.5 ± 0.7 | 60.5 ± 0.7 |" in section
+    assert "| fixmatch+fixclr | 66.5 ± 0.7 |" in section
+    # paired by seed: 66 - 60 and 67 - 61 under val; the last step of trial 0: 57 - 61 and 58 - 62
+    assert "| fixmatch | +6.0 ± 0.0 | -4.0 ± 0.0 | 2 | FixCLR helps beyond its standard error |" in section
+    assert "| fixmatch | t0 | 8 of 8 | lr=0.03 |" in section
+    assert "| fixmatch+fixclr | t1 | 8 of 8 | lr=0.0123 |" in section
+    assert "--search results/search" in page and "config/search.yaml" in page

@@ -1,4 +1,4 @@
-"""Run folders with hand-written result.json files, laid out as the trainer writes them."""
+"""Run folders with hand-written result.json and metrics.jsonl files, laid out as the trainer writes them."""
 
 from __future__ import annotations
 
@@ -8,11 +8,25 @@ from pathlib import Path
 DOMAINS = ["mono", "color", "photo", "rotated"]
 
 
+def records_for(acc_last: float, acc_val: float | None = None) -> list[dict]:
+    """Three evaluations whose selections give the result.json of ``write_fold``: the best source-val
+    step (40) has target accuracy ``acc_val`` (default acc_last - 1), the last step (60) acc_last;
+    balanced = top-1 - 3."""
+    acc_val = acc_last - 1.0 if acc_val is None else acc_val
+    rows = [(20, 80.0, acc_last - 5.0), (40, 95.0, acc_val), (60, 90.0, acc_last)]
+    return [{"step": step, "val_acc_mean": val, "target_acc": target, "target_val_acc": target + 0.5,
+             "val_balanced_acc_mean": val - 3.0, "target_balanced_acc": target - 3.0,
+             "target_val_balanced_acc": target - 2.5} for step, val, target in rows]
+
+
 def write_fold(runs: Path, variant: str, target: str, seed: int, acc_last: float, *, done: bool = True,
-               dataset: str = "digits-dg-mini", backbone: str = "cnn", labels: int = 10, **extra) -> Path:
-    """Write <runs>/<dataset>/<backbone>/<variant>/<target>/n<L>/s<seed>/result.json (+ done)."""
+               dataset: str = "digits-dg-mini", backbone: str = "cnn", labels: int = 10, trial: int | None = None,
+               records: list[dict] | None = None, **extra) -> Path:
+    """Write <runs>/<dataset>/<backbone>/<variant>/[t<trial>/]<target>/n<L>/s<seed>/result.json and
+    metrics.jsonl (``records``, default ``records_for(acc_last)``) (+ done)."""
     method, _, regularizer = variant.partition("+")
-    run_dir = runs / dataset / backbone / variant / target / f"n{labels}" / f"s{seed}"
+    trial_level = [] if trial is None else [f"t{trial}"]
+    run_dir = runs.joinpath(dataset, backbone, variant, *trial_level, target, f"n{labels}", f"s{seed}")
     run_dir.mkdir(parents=True)
     result = {
         "dataset": dataset, "target_domain": target, "source_domains": [d for d in DOMAINS if d != target],
@@ -24,7 +38,11 @@ def write_fold(runs: Path, variant: str, target: str, seed: int, acc_last: float
         "device": "cpu", "gpus": 0, "world_size": 1, "git_commit": "abc123", "config_hash": f"h{seed}{target}",
         **extra,
     }
+    if trial is not None:
+        result.setdefault("trial", trial)
     (run_dir / "result.json").write_text(json.dumps(result))
+    records = records_for(acc_last, result["acc_val"]) if records is None else records
+    (run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     if done:
         (run_dir / "done").write_text("")
     return run_dir

@@ -54,7 +54,7 @@ def test_results_selection_and_formats(half_done, capsys):
     out = capsys.readouterr().out
     table = pd.read_csv(io.StringIO(out.split("\n\n", 1)[1].split("\n\n")[0]), index_col="method")
     assert list(table.columns) == ["color", "mono", "photo", "rotated", "Avg"]
-    assert table.loc["erm", "mono"] == "43.0 ± 1.4"
+    assert table.loc["erm", "mono"] == "41.0 ± 1.4"  # the last step of the only trial (one trial: = last)
     assert results_main(["--sweep", "sweep.yaml", "--format", "latex"]) == 0
     latex = capsys.readouterr().out
     assert r"\begin{tabular}{lrrrrr}" in latex and r"erm & 41.0 $\pm$ 1.4 &" in latex
@@ -74,7 +74,7 @@ def test_results_sql_answers_from_the_parquet_tables(half_done, capsys):
     assert list(answer["ssl_method"]) == ["erm", "fixmatch", "fixmatch"]
     assert list(answer["regularizer"]) == ["none", "none", "fixclr"]
     assert answer["acc"].tolist() == pytest.approx([41.0, 70 + 2 * 3 / 7, 73.0])
-    assert results_main(["--sweep", "sweep.yaml", "--sql", "SELECT count(*) AS n FROM summary WHERE target_domain = 'avg'"]) == 0
+    assert results_main(["--sweep", "sweep.yaml", "--sql", "SELECT count(*) AS n FROM summary WHERE target_domain = 'avg' AND metric = 'top1'"]) == 0
     assert capsys.readouterr().out.split() == ["n", "3"]
 
 
@@ -110,7 +110,7 @@ def test_report_writes_markdown_and_a_bar_chart(half_done):
 def test_variants_sit_next_to_their_regularized_form(runs):
     for variant in ("fixmatch+fixclr", "erm", "flexmatch+fixclr", "fixmatch", "flexmatch"):
         write_fold(runs, variant, "mono", 0, 50.0)
-    _, summary_path = write_tables(runs, runs.parent / "tables")
+    summary_path = write_tables(runs, runs.parent / "tables")[1]
     (table,) = paper_tables(pd.read_parquet(summary_path)).values()
     assert list(table.index) == ["erm", "fixmatch", "fixmatch+fixclr", "flexmatch", "flexmatch+fixclr"]
     with pytest.raises(ValueError, match="unknown format 'html'"):
@@ -121,7 +121,7 @@ def test_a_variant_run_with_two_settings_gets_two_rows(runs, tmp_path):
     write_fold(runs, "fixmatch+fixclr", "mono", 0, 60.0)
     write_fold(runs, "fixmatch+fixclr", "mono", 1, 70.0, regularizer_settings={"lambda": 0.1, "temperature": 0.5})
     write_fold(runs, "fixmatch", "mono", 0, 50.0)
-    _, summary_path = write_tables(runs, tmp_path / "tables")
+    summary_path = write_tables(runs, tmp_path / "tables")[1]
     (table,) = paper_tables(pd.read_parquet(summary_path)).values()
     assert table["mono"].to_dict() == {"fixmatch": "50.0", "fixmatch+fixclr (temperature=0.2)": "60.0",
                                        "fixmatch+fixclr (temperature=0.5)": "70.0"}

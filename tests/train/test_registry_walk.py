@@ -19,7 +19,7 @@ RESULT_KEYS = {
     "dataset", "target_domain", "source_domains", "ssl_method", "regularizer", "regularizer_settings", "variant",
     "backbone", "pretrained", "labels_per_class", "seed", "acc_last", "acc_val", "acc_oracle", "val_acc_last",
     "best_val_step", "oracle_step", "steps", "wall_s", "images_per_s", "device", "gpus", "world_size", "git_commit",
-    "config_hash",
+    "config_hash", "trial", "trials", "hparams",
 }
 
 

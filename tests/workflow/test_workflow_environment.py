@@ -17,7 +17,7 @@ CONDA_ONLY = {"python", "pip", "pytorch-gpu"}  # the interpreter, pip itself, th
 
 def pip_requirements() -> dict[str, str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + project["optional-dependencies"]["test"]
+    requirements = project["dependencies"] + [text for extra in project["optional-dependencies"].values() for text in extra]
     return {Requirement(text).name.lower(): str(Requirement(text).specifier) for text in requirements}
 
 

@@ -1,4 +1,5 @@
-# Finished folds' result.json -> Parquet tables -> report (fixclr/results/).
+# Finished folds' result.json and metrics.jsonl -> Parquet tables (selection from the records) -> report
+# (fixclr/results/).
 
 
 rule aggregate:
@@ -7,6 +8,9 @@ rule aggregate:
     output:
         folds=f"{RESULTS}/tables/folds.parquet",
         summary=f"{RESULTS}/tables/summary.parquet",
+        selected=f"{RESULTS}/tables/selected.parquet",
+        per_class=f"{RESULTS}/tables/per_class.parquet",
+        evaluations=f"{RESULTS}/tables/evaluations.parquet",
     params:
         runs=lambda wc: f"{RESULTS}/runs",
         tables=lambda wc, output: os.path.dirname(output.folds),
