@@ -19,6 +19,9 @@ from fixclr.errors import UserError
 
 LOCK_NAME = "train.lock"
 RETRY_S = 1.0  # a launcher's probe holds the lock for microseconds: ride it out, then give up
+# A trainer's DataLoader workers (forked) share its lock; when the trainer is killed they exit
+# within torch's 5 s parent check, so a lock whose named holder is dead here is waited for this long.
+ORPHANED_WORKERS_S = 15.0
 
 
 class RunFolderBusyError(UserError):
@@ -37,6 +40,20 @@ def _try_lock(handle, mode: int, retry_s: float) -> bool:
             time.sleep(0.05)
 
 
+def _holder_died_here(path: Path) -> bool:
+    """Whether the lock file names a process of this host that no longer exists."""
+    words = _holder_text(path).split()
+    if len(words) != 4 or words[0] != "pid" or not words[1].isdigit() or words[3] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(words[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def _holder_text(path: Path) -> str:
     text = path.read_text(errors="replace").strip() if path.is_file() else ""
     return text or "an unknown process"
@@ -48,7 +65,8 @@ def run_folder_lock(run_dir: str | Path):
     path = Path(run_dir) / LOCK_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+") as handle:
-        if not _try_lock(handle, fcntl.LOCK_EX, RETRY_S):
+        if not _try_lock(handle, fcntl.LOCK_EX, RETRY_S) and not (
+                _holder_died_here(path) and _try_lock(handle, fcntl.LOCK_EX, ORPHANED_WORKERS_S)):
             raise RunFolderBusyError(f"{run_dir} is being trained by {_holder_text(path)} (lock {path}); "
                                      "wait for it to finish, or stop that process")
         handle.truncate(0)

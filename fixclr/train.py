@@ -120,9 +120,10 @@ def _train(cfg: dict, out: Path, device: torch.device) -> dict:
     from fixclr.engine import Trainer
 
     started, is_main = time.perf_counter(), rank() == 0
-    chash, inputs = fold_config.config_hash(cfg), input_hashes(cfg)
+    chash = fold_config.config_hash(cfg)
     checkpoint, metrics = out / "checkpoint.pt", out / "metrics.jsonl"
     trainer = Trainer(cfg, load_fold(cfg, verify=is_main, device=device).to(device), device)
+    inputs = input_hashes(cfg)  # after the data and weights loaded: a missing file gets their clearer error
     history, wall_before, train_s = [], 0.0, 0.0
     if checkpoint.exists():
         state = load_checkpoint(checkpoint, chash, map_location=device)

@@ -36,7 +36,7 @@ def test_dry_run_lists_every_job(tmp_path, name, domains, folds):
     assert run.returncode == 0, run.stderr
     assert job_counts(run.stdout) == {
         "demo_data": 1, "ingest": domains, "manifest": 1, "splits": len(load_sweep(CONFIGS / f"{name}.yaml")["sweep"]["seeds"]),
-        "fold_spec": folds, "train": folds, "aggregate": 1, "report": 1, "all": 1,
+        "verify": 1, "fold_spec": folds, "train": folds, "aggregate": 1, "report": 1, "all": 1,
     }
     assert f"results/{name}/tables/folds.parquet" in run.stdout
     assert not list(tmp_path.glob("results"))
