@@ -89,11 +89,17 @@ class FreeMatch(SSLMethod):
         self.label_histogram.lerp_(class_histogram(labels, self.num_classes), weight)
 
     def fairness_loss(self, logits_strong: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Unweighted ``L_f`` over the trusted samples' strong views (0 when none is trusted)."""
-        if not mask.any():
-            return logits_strong.new_zeros(())
-        probs_strong = logits_strong[mask].float().softmax(dim=-1)
-        histogram_strong = class_histogram(probs_strong.detach().argmax(dim=-1), self.num_classes)
-        batch_target = sum_normalise(probs_strong.mean(dim=0) * reciprocal_or_zero(histogram_strong))
+        """Unweighted ``L_f`` over the trusted samples' strong views (0 when none is trusted).
+
+        Computed with the mask as weights rather than by selecting the trusted rows, so that no
+        step waits for the device to say how many there are (no host sync)."""
+        weights = mask.float()
+        trusted = weights.sum()
+        probs_strong = logits_strong.float().softmax(dim=-1)
+        predicted = probs_strong.detach().argmax(dim=-1)
+        share = trusted.clamp(min=1.0)
+        histogram_strong = torch.zeros(self.num_classes, device=weights.device).index_add_(0, predicted, weights) / share
+        mean_strong = (weights[:, None] * probs_strong).sum(dim=0) / share
+        batch_target = sum_normalise(mean_strong * reciprocal_or_zero(histogram_strong) + (trusted == 0).float())
         model_target = sum_normalise(self.class_confidence * reciprocal_or_zero(self.label_histogram))
-        return (model_target * torch.log(batch_target + LOG_EPSILON)).sum()
+        return (trusted > 0).float() * (model_target * torch.log(batch_target + LOG_EPSILON)).sum()
