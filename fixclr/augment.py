@@ -7,8 +7,8 @@ draws): the result of a sample never depends on the rest of the batch, the rank 
 
 * ``none``: normalisation only (evaluation).
 * ``weak``: horizontal flip with probability 1/2 (if ``flip``; off for digits) and a translation
-  by up to 12.5 % of the image size with reflect padding (FixMatch's pad-and-crop), done as one
-  exact integer gather.
+  by up to 12.5 % of the image size with reflect (default) or replicate padding (FixMatch's
+  pad-and-crop), done as one exact integer gather.
 * ``strong``: weak, then RandAugment with FixMatch's operation set (2 operations drawn uniformly,
   each with a uniformly random magnitude in the ranges of the FixMatch paper, table 12), then
   Cutout (a gray square of side up to half the image size).
@@ -85,13 +85,24 @@ def _reflect(index: torch.Tensor, size: int) -> torch.Tensor:
     return torch.where(index > size - 1, 2 * (size - 1) - index, index)
 
 
-def flip_and_translate(images: torch.Tensor, u: torch.Tensor, flip: bool, max_shift: int) -> torch.Tensor:
-    """Weak augmentation as one gather: optional horizontal flip, shift by up to ``max_shift`` pixels."""
+def _replicate(index: torch.Tensor, size: int) -> torch.Tensor:
+    """Replicate-padding source index: the nearest edge pixel."""
+    return index.clamp(0, size - 1)
+
+
+PADDINGS = {"reflect": _reflect, "replicate": _replicate}  # weak view's pad-and-crop: name -> source index
+
+
+def flip_and_translate(images: torch.Tensor, u: torch.Tensor, flip: bool, max_shift: int,
+                       padding: str = "reflect") -> torch.Tensor:
+    """Weak augmentation as one gather: optional horizontal flip, shift by up to ``max_shift`` pixels
+    with ``padding`` (a name in ``PADDINGS``) filling the pixels shifted in."""
     n, channels, height, width = images.shape
+    pad = PADDINGS[padding]
     shift_y = _randint(u[:, _SHIFT_Y], -max_shift, max_shift)
     shift_x = _randint(u[:, _SHIFT_X], -max_shift, max_shift)
-    rows = _reflect(torch.arange(height, device=images.device)[None, :] + shift_y[:, None], height)
-    cols = _reflect(torch.arange(width, device=images.device)[None, :] + shift_x[:, None], width)
+    rows = pad(torch.arange(height, device=images.device)[None, :] + shift_y[:, None], height)
+    cols = pad(torch.arange(width, device=images.device)[None, :] + shift_x[:, None], width)
     if flip:
         cols = torch.where(u[:, _FLIP, None] < 0.5, width - 1 - cols, cols)
     index = (rows[:, :, None] * width + cols[:, None, :]).flatten(1)
@@ -232,9 +243,12 @@ class Augmenter:
         image_size: int,
         mean: tuple[float, float, float] = IMAGENET_MEAN,
         std: tuple[float, float, float] = IMAGENET_STD,
+        padding: str = "reflect",
     ):
         if kind not in KINDS:
             raise ValueError(f"kind={kind!r}: expected one of {KINDS}")
+        if padding not in PADDINGS:
+            raise ValueError(f"padding={padding!r}: expected one of {tuple(PADDINGS)}")
         if image_size < 2:
             raise ValueError(f"image_size={image_size!r}: must be >= 2")
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
@@ -242,6 +256,7 @@ class Augmenter:
         self.kind = kind
         self.flip = flip
         self.image_size = image_size
+        self.padding = padding
         self.max_shift = round(TRANSLATE_FRACTION * image_size)
         # normalised = x * scale + shift for x in [0, 1]
         self.scale = 1.0 / torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
@@ -256,7 +271,7 @@ class Augmenter:
         scale, shift = self.scale.to(images.device), self.shift.to(images.device)
         if self.kind != "none":
             u = seeded_uniforms(seeds.to(images.device), _KIND_SALT[self.kind], _NUM_STREAMS)
-            images = flip_and_translate(images, u, self.flip, self.max_shift)
+            images = flip_and_translate(images, u, self.flip, self.max_shift, self.padding)
         if self.kind != "strong":  # one fused pass from uint8
             return torch.addcmul(shift, images.to(torch.float32), scale / 255.0)
         x = cutout(randaugment(images.to(torch.float32) / 255.0, u), u)

@@ -84,6 +84,12 @@ DEFAULTS: dict[str, Any] = {
     "prefetch": 2,  # stream mode: batches each worker reads ahead
     "search": {"trial": 0, "trials": 1},  # this fold's hyperparameter trial (set by the sweep; fixclr/hparams.py)
     "logging": "none",  # none | tensorboard: also write the metrics.jsonl figures as TensorBoard events
+    # recipe knobs (issue 10's ablations); each default is the behaviour from before the knob existed
+    "weight_decay_norm_bias": True,  # false: weight decay on conv/linear weights only, none on norms and biases
+    "unlabeled_balanced": False,  # true: the unlabeled batch balanced over source domains like the labeled one
+    "cnn_stages": 3,  # small CNN: stages of widths w, 2w, 4w, ... each ending in a 2x2 max-pool
+    "cnn_convs_per_stage": 2,  # small CNN: conv3x3-BN-ReLU layers per stage (stages 4, convs 1: 4-block CNN)
+    "crop_padding": "reflect",  # padding of the weak view's translation: reflect | replicate
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -97,6 +103,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("auto", "bf16", "fp16", "fp32"),
     "data_mode": ("auto", "memory", "stream"),
     "logging": ("none", "tensorboard"),
+    "crop_padding": ("reflect", "replicate"),
 }
 # The backbones fixclr/models/backbones.py registers, known here without importing torch (the
 # workflow stays torch-free; tests/train/test_models.py checks that the two agree).
@@ -157,6 +164,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "defixmatch.labeled_strong_weight": (0.0, 1.0, True, True),
     "debiaspl.tau": (0.0, None, True, False),
     "debiaspl.ema_decay": (0.0, 1.0, True, False),
+    "cnn_stages": (1, 5, True, True),  # 5 max-pools take 32x32 images to 1x1
+    "cnn_convs_per_stage": (1, None, True, False),
 }
 
 

@@ -52,6 +52,17 @@ def cosine_lr_factor(step: int, total_steps: int) -> float:
     return math.cos(7.0 * math.pi * step / (16.0 * total_steps))
 
 
+def parameter_groups(model: nn.Module, weight_decay: float, decay_norm_bias: bool) -> list[dict]:
+    """SGD parameter groups: one with ``weight_decay`` on every parameter when ``decay_norm_bias``,
+    else weight decay on conv/linear weights (parameters of 2 or more dimensions) only, none on
+    normalisation parameters and biases."""
+    if decay_norm_bias:
+        return [{"params": list(model.parameters()), "weight_decay": weight_decay}]
+    parameters = list(model.parameters())
+    return [{"params": [p for p in parameters if p.dim() > 1], "weight_decay": weight_decay},
+            {"params": [p for p in parameters if p.dim() <= 1], "weight_decay": 0.0}]
+
+
 class Trainer:
     """Model, EMA, method state, optimizer and schedule of one fold; ``train_step`` and ``evaluate``."""
 
@@ -75,17 +86,17 @@ class Trainer:
             self.train_model = maybe_compile(self.train_model, device)
         self.ema = copy.deepcopy(self.model).requires_grad_(False) if cfg["ema_decay"] > 0 else None
         self.method = METHODS.get(cfg["method"])(cfg, num_classes, len(data.unlabeled)).to(device)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
-                                         nesterov=cfg["nesterov"], weight_decay=cfg["weight_decay"],
+        self.optimizer = torch.optim.SGD(parameter_groups(self.model, cfg["weight_decay"], cfg["weight_decay_norm_bias"]),
+                                         lr=cfg["lr"], momentum=cfg["momentum"], nesterov=cfg["nesterov"],
                                          fused=True if self.precision == "fp16" and device.type == "cuda" else None)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: cosine_lr_factor(s, cfg["steps"]))
         mu = cfg["mu"] if self.method.uses_unlabeled else 0
         self.sampler = StepSampler(cfg["seed"], data.labeled_sizes, len(data.unlabeled), cfg["batch_size"], mu,
-                                   rank(), world_size())
+                                   rank(), world_size(), unlabeled_sizes=data.unlabeled_sizes if cfg["unlabeled_balanced"] else None)
         self.batches = batch_source(cfg, data, self.sampler, device)  # uint8 batches from memory or the shards
         size = data.image_size
-        self.weak = Augmenter("weak", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD)
-        self.strong = Augmenter("strong", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD)
+        self.weak = Augmenter("weak", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD, padding=cfg["crop_padding"])
+        self.strong = Augmenter("strong", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD, padding=cfg["crop_padding"])
         self.plain = Augmenter("none", flip=False, image_size=size, mean=MEAN, std=STD)  # evaluation
         self.autocast = autocast(self.precision, device)
         self.scaler = grad_scaler(self.precision, device)  # fp16 only; the fused SGD keeps its inf check on the device

@@ -1,9 +1,9 @@
 """Train-time data of one LODO fold: images in memory and batches that are a pure function of (seed, step).
 
 The global batch of step s holds ``batch_size`` labeled images balanced over the source domains
-and ``mu * batch_size`` unlabeled images pooled over them. Each stream walks through seeded
-per-epoch permutations, so the batch of step s is computed from (seed, s) alone: a checkpoint
-only needs the step, and every DDP rank computes the same global batch and takes its own slice.
+and ``mu * batch_size`` unlabeled images pooled over them (``unlabeled_balanced``: balanced too).
+Each stream walks through seeded per-epoch permutations, so the batch of step s is computed from
+(seed, s) alone: a checkpoint only needs the step, and every DDP rank computes the same global batch and takes its own slice.
 Per-sample augmentation seeds are likewise a function of (seed, step, view, position in the
 global batch), so 1 rank and N ranks augment every image identically.
 """
@@ -56,11 +56,12 @@ class FoldData:
     target_domain: str
     labeled: ImageSet  # pooled over source domains, in source-domain order
     labeled_sizes: list[int]  # labeled images per source domain
-    unlabeled: ImageSet  # pooled over source domains (labels only for diagnostics)
+    unlabeled: ImageSet  # pooled over source domains, in source-domain order (labels only for diagnostics)
     val: dict[str, ImageSet]  # source-domain validation parts
     target: ImageSet  # every image of the held-out domain
     image_size: int
     mode: str = "memory"  # memory | stream (data_mode after auto's choice)
+    unlabeled_sizes: list[int] = dataclasses.field(default_factory=list)  # unlabeled images per source domain
 
     def to(self, device: torch.device) -> "FoldData":
         """The same data with every image and label tensor on ``device``."""
@@ -128,6 +129,7 @@ def load_fold(cfg: dict, verify: bool = True, device: torch.device | None = None
         target=_read(manifest_path, target, None, mode),
         image_size=height,
         mode=mode,
+        unlabeled_sizes=[len(part) for part in unlabeled],
     )
 
 
@@ -149,6 +151,26 @@ def _stream(n: int, start: int, count: int, *key: object) -> torch.Tensor:
     return out
 
 
+def _balanced_counts(step: int, batch: int, n_domains: int) -> tuple[list[int], list[int]]:
+    """Per domain: images of ``batch`` balanced over ``n_domains`` in step ``step``'s batch and images
+    drawn before it (the remainder's extra images rotate over the domains from step to step)."""
+    base, extra = divmod(batch, n_domains)
+    counts, before = [], []
+    for d in range(n_domains):
+        counts.append(base + ((d - step) % n_domains < extra))
+        full, partial = divmod(step, n_domains)
+        earlier_extras = full * extra + sum((d - t) % n_domains < extra for t in range(partial))
+        before.append(step * base + earlier_extras)
+    return counts, before
+
+
+def _balanced_draw(step: int, batch: int, sizes: list[int], *key: object) -> torch.Tensor:
+    """Positions in the pooled set (domains in order) of ``batch`` items balanced over the domains."""
+    counts, before = _balanced_counts(step, batch, len(sizes))
+    offsets = [sum(sizes[:d]) for d in range(len(sizes))]
+    return torch.cat([offset + _stream(n, b, c, *key, d) for d, (offset, n, b, c) in enumerate(zip(offsets, sizes, before, counts))])
+
+
 @dataclass
 class StepIndices:
     """This rank's slice of the global batch of one step (indices into FoldData's tensors)."""
@@ -167,26 +189,20 @@ class StepSampler:
     """The batch of every step as a pure function of (seed, step); rank ``rank`` of ``world`` takes its slice."""
 
     def __init__(self, seed: int, labeled_sizes: list[int], unlabeled_size: int, batch_size: int, mu: int,
-                 rank: int = 0, world: int = 1):
+                 rank: int = 0, world: int = 1, unlabeled_sizes: list[int] | None = None):
+        """``unlabeled_sizes`` (unlabeled images per source domain, summing to ``unlabeled_size``): draw
+        the unlabeled batch balanced over the domains like the labeled one; None: pooled."""
         if batch_size % world or (mu * batch_size) % world:
             raise ValueError(f"batch_size {batch_size} and mu*batch_size {mu * batch_size} must divide by the world size {world}")
         if min(labeled_sizes) < 1 or (mu and unlabeled_size < 1):
             raise ValueError(f"every source domain needs labeled images and the pool unlabeled ones; got {labeled_sizes}, {unlabeled_size}")
+        if unlabeled_sizes is not None and mu and (sum(unlabeled_sizes) != unlabeled_size or min(unlabeled_sizes) < 1):
+            raise ValueError(f"balanced unlabeled batches need unlabeled images in every source domain, "
+                             f"summing to {unlabeled_size}; got {unlabeled_sizes}")
         self.seed, self.labeled_sizes, self.unlabeled_size = seed, labeled_sizes, unlabeled_size
+        self.unlabeled_sizes = unlabeled_sizes
         self.batch_size, self.unlabeled_batch = batch_size, mu * batch_size
         self.rank, self.world = rank, world
-
-    def _labeled_counts(self, step: int) -> tuple[list[int], list[int]]:
-        """Per domain: images in this step's batch and images drawn before it (extras rotate over domains)."""
-        n_domains = len(self.labeled_sizes)
-        base, extra = divmod(self.batch_size, n_domains)
-        counts, before = [], []
-        for d in range(n_domains):
-            counts.append(base + ((d - step) % n_domains < extra))
-            full, partial = divmod(step, n_domains)
-            earlier_extras = full * extra + sum((d - t) % n_domains < extra for t in range(partial))
-            before.append(step * base + earlier_extras)
-        return counts, before
 
     def _slice(self, x: torch.Tensor) -> torch.Tensor:
         size = len(x) // self.world
@@ -194,12 +210,13 @@ class StepSampler:
 
     def indices(self, step: int) -> StepIndices:
         """This rank's part of the global batch of ``step``."""
-        counts, before = self._labeled_counts(step)
-        offsets = [sum(self.labeled_sizes[:d]) for d in range(len(counts))]
-        labeled = torch.cat([offset + _stream(n, b, c, self.seed, "labeled", d)
-                             for d, (offset, n, b, c) in enumerate(zip(offsets, self.labeled_sizes, before, counts))])
-        unlabeled = (_stream(self.unlabeled_size, step * self.unlabeled_batch, self.unlabeled_batch, self.seed, "unlabeled")
-                     if self.unlabeled_batch else torch.empty(0, dtype=torch.int64))
+        labeled = _balanced_draw(step, self.batch_size, self.labeled_sizes, self.seed, "labeled")
+        if not self.unlabeled_batch:
+            unlabeled = torch.empty(0, dtype=torch.int64)
+        elif self.unlabeled_sizes is None:
+            unlabeled = _stream(self.unlabeled_size, step * self.unlabeled_batch, self.unlabeled_batch, self.seed, "unlabeled")
+        else:
+            unlabeled = _balanced_draw(step, self.unlabeled_batch, self.unlabeled_sizes, self.seed, "unlabeled-balanced")
         seeds = {view: _seed_of(self.seed, step, view) + torch.arange(len(labeled) if view == "labeled" else len(unlabeled))
                  for view in VIEWS}
         return StepIndices(self._slice(labeled), self._slice(unlabeled),

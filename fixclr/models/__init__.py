@@ -7,7 +7,8 @@ from fixclr.models.weights import load_imagenet_state_dict
 
 def build_model(cfg: dict, num_classes: int) -> SSLNet:
     """The network a fold trains, from its resolved config."""
-    backbone = build_backbone(cfg["backbone"], cfg["width"], cfg["pretrained"], cfg["weights"])
+    backbone = build_backbone(cfg["backbone"], cfg["width"], cfg["pretrained"], cfg["weights"],
+                              cfg["cnn_stages"], cfg["cnn_convs_per_stage"])
     embedding = cfg["fixclr"]["embedding"] if cfg["regularizer"] == "fixclr" else None
     return SSLNet(backbone, num_classes, embedding, cfg["proj_dim"])
 

@@ -25,15 +25,19 @@ def _conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
 
 
 class SmallCNN(nn.Module):
-    """Three conv stages of widths (w, 2w, 4w), each conv-BN-ReLU x2 then 2x2 max-pool, global average pool."""
+    """``stages`` conv stages of widths (w, 2w, 4w, ...), each ``convs`` x conv-BN-ReLU then 2x2 max-pool,
+    global average pool. The default is 3 stages of 2 convs; 4 stages of 1 conv is the common 4-block CNN."""
 
-    def __init__(self, width: int = 16):
+    def __init__(self, width: int = 16, stages: int = 3, convs: int = 2):
         super().__init__()
-        stages, cin = [], 3
-        for cout in (width, 2 * width, 4 * width):
-            stages += [_conv_bn_relu(cin, cout), _conv_bn_relu(cout, cout), nn.MaxPool2d(2)]
+        if stages < 1 or convs < 1:
+            raise ValueError(f"SmallCNN needs stages >= 1 and convs >= 1, got {stages}, {convs}")
+        layers, cin = [], 3
+        for stage in range(stages):
+            cout = width * 2**stage
+            layers += [_conv_bn_relu(cin if conv == 0 else cout, cout) for conv in range(convs)] + [nn.MaxPool2d(2)]
             cin = cout
-        self.features = nn.Sequential(*stages, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.out_dim = cin
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -71,10 +75,10 @@ class BackboneSpec:
     weights: str  # none (random init only) | torchvision | timm
 
 
-def _small_cnn(width: int, pretrained: bool, weights: str | Path | None) -> SmallCNN:
+def _small_cnn(width: int, pretrained: bool, weights: str | Path | None, stages: int = 3, convs: int = 2) -> SmallCNN:
     if pretrained:
         raise WeightsError("backbone 'cnn' has no pretrained weights; set pretrained: false")
-    return SmallCNN(width)
+    return SmallCNN(width, stages, convs)
 
 
 def _resnet(name: str, width: int, pretrained: bool, weights: str | Path | None) -> ResNetFeatures:
@@ -101,6 +105,10 @@ def backbone_spec(name: str) -> BackboneSpec:
     return BACKBONES.get(name)
 
 
-def build_backbone(name: str, width: int = 16, pretrained: bool = False, weights: str | Path | None = None) -> nn.Module:
-    """The backbone ``name`` (``cnn``, ``resnet18``, ``resnet50``, ``timm:<model>``), random or pretrained."""
+def build_backbone(name: str, width: int = 16, pretrained: bool = False, weights: str | Path | None = None,
+                   cnn_stages: int = 3, cnn_convs: int = 2) -> nn.Module:
+    """The backbone ``name`` (``cnn``, ``resnet18``, ``resnet50``, ``timm:<model>``), random or pretrained;
+    ``cnn_stages`` and ``cnn_convs`` shape the small CNN (SmallCNN's stages and convs)."""
+    if name == "cnn":
+        return _small_cnn(width, pretrained, weights, cnn_stages, cnn_convs)
     return backbone_spec(name).build(width, pretrained, weights)
