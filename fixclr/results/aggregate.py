@@ -86,6 +86,9 @@ def variant_settings(settings: str, hparams: str) -> str:
     return json.dumps({k: v for k, v in json.loads(settings).items() if k not in searched}, sort_keys=True)
 
 
+RECORD_EXTRAS = ["mask_rate"]  # record figures kept in evaluations.parquet beyond selection's (underfit.py reads it)
+
+
 def collect_evaluations(runs_dir: str | Path, folds: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """One row per evaluation (``metrics.jsonl`` line) of every fold of ``folds``: the experiment's
     identity, ``fold_id``, ``trial``, ``hparams``, ``step`` and the figures selection uses (missing
@@ -103,12 +106,12 @@ def collect_evaluations(runs_dir: str | Path, folds: pd.DataFrame) -> tuple[pd.D
         identity["regularizer_settings"] = variant_settings(fold["regularizer_settings"], fold["hparams"])
         for record in records:
             rows.append({**identity, "fold_id": fold["fold_id"], "trial": fold["trial"], "hparams": fold["hparams"],
-                         "step": record["step"], **{key: record.get(key) for key in FIGURE_COLUMNS}})
+                         "step": record["step"], **{key: record.get(key) for key in FIGURE_COLUMNS + RECORD_EXTRAS}})
             if "target_confusion" in record:
                 confusions[fold["fold_id"], record["step"]] = record["target_confusion"]
-    columns = EXPERIMENT_COLUMNS + ["fold_id", "trial", "hparams", "step"] + FIGURE_COLUMNS
+    columns = EXPERIMENT_COLUMNS + ["fold_id", "trial", "hparams", "step"] + FIGURE_COLUMNS + RECORD_EXTRAS
     frame = pd.DataFrame(rows, columns=columns)
-    frame[FIGURE_COLUMNS] = frame[FIGURE_COLUMNS].astype("float64")
+    frame[FIGURE_COLUMNS + RECORD_EXTRAS] = frame[FIGURE_COLUMNS + RECORD_EXTRAS].astype("float64")
     return frame, confusions
 
 

@@ -107,6 +107,8 @@ def results_main(argv: list[str]) -> int:
     missing = _missing(tables, runs_dir, folds)
     if missing:
         print(f"missing folds ({len(missing)} of {len(folds)}):\n  " + "\n  ".join(missing))
+    for line in _underfit_warning(tables):
+        print(line)
     return 0
 
 
@@ -122,6 +124,14 @@ def _selected(tables: Path, rule: str, metric: str, filters: dict) -> pd.DataFra
         if value is not None:
             selected = selected[selected[column] == value]
     return selected_trials(selected, rule, metric)
+
+
+def _underfit_warning(tables: Path) -> list[str]:
+    """The underfitting warning of the tables' finished folds (their evaluations.parquet)."""
+    from fixclr.results.underfit import tables_underfit_signs, warning_lines
+
+    folds = tables / "folds.parquet"
+    return warning_lines(tables_underfit_signs(tables), len(pd.read_parquet(folds)) if folds.is_file() else None)
 
 
 def _add_page_options(parser: argparse.ArgumentParser) -> None:
@@ -167,6 +177,7 @@ def report_main(argv: list[str]) -> int:
     n_folds = len(pd.read_parquet(tables / "folds.parquet"))
     selected = pd.read_parquet(tables / "selected.parquet") if (tables / "selected.parquet").is_file() else None
     out = Path(args.out) if args.out else tables.parent / "report"
-    for path in write_report(summary, out, _missing(tables, runs_dir, folds), n_folds, selected):
+    for path in write_report(summary, out, _missing(tables, runs_dir, folds), n_folds, selected,
+                             _underfit_warning(tables)):
         print(f"report: wrote {path}", file=sys.stderr)
     return 0

@@ -22,6 +22,7 @@ from fixclr.io import atomic_write_bytes, atomic_write_text
 from fixclr.results.aggregate import ResultError
 from fixclr.results.selection import wide
 from fixclr.results.tables import TABLE_KEYS, format_table, paper_tables, selection_summary, variant_order
+from fixclr.results.underfit import tables_underfit_signs, warning_lines
 
 PAGE_SELECTIONS = {"val": "source-validation selection (acc_val)", "last": "last model (acc_last)"}
 SWEEP_CONFIGS = {"grid": "config/grid.yaml", "ablation": "config/ablation.yaml", "many": "config/many_domains.yaml",
@@ -267,8 +268,20 @@ def reproduce_command(page: Path, dirs: dict[str, Path]) -> str:
     return " && \\\n".join([*runs, f"fixclr report --page {page} {options}"])
 
 
-def results_page(sweeps: dict[str, SweepTables], command: str, picture: str = PICTURE_NAME) -> str:
-    """The page's markdown from the sweeps' tables (keys ``grid`` and optionally ``ablation``, ``many``)."""
+def underfit_section(warnings: dict[str, list[str]]) -> list[str]:
+    """The page's underfitting warning per sweep, naming the folds; nothing when no sweep has one."""
+    lines = []
+    for name, warning in warnings.items():
+        if warning:
+            lines += [f"**{Path(SWEEP_CONFIGS[name]).stem}** {warning[0]}", "",
+                      *[f"- {line.strip()}" for line in warning[1:]], ""]
+    return ["## Underfitting warning", "", *lines] if lines else []
+
+
+def results_page(sweeps: dict[str, SweepTables], command: str, picture: str = PICTURE_NAME,
+                 underfit: dict[str, list[str]] | None = None) -> str:
+    """The page's markdown from the sweeps' tables (keys ``grid`` and optionally ``ablation``, ``many``)
+    and, per sweep, its underfitting warning (lines of fixclr.results.underfit.warning_lines)."""
     commits = sorted({str(c) for t in sweeps.values() for c in t.folds["git_commit"].fillna("unknown")})
     grid = sweeps["grid"]
     lines = ["# Results on the demo dataset", "",
@@ -279,6 +292,7 @@ def results_page(sweeps: dict[str, SweepTables], command: str, picture: str = PI
              "Reproduce (CPU runs are deterministic):", "", "```bash", command, "```", "",
              f"Commit{'s' if len(commits) > 1 else ''} of the folds: {', '.join(f'`{c}`' for c in commits)}. "
              + wall_time_text(sweeps), "",
+             *underfit_section(underfit or {}),
              "## Main grid: every method with and without FixCLR", "", *accuracy_tables(grid.summary),
              f"![Target accuracy per domain, method next to method+FixCLR]({picture})", "",
              "## Does FixCLR help?", "", *fixclr_effect(grid.folds, with_target=True)]
@@ -314,7 +328,8 @@ def write_results_page(out: str | Path, grid: str | Path, ablation: str | Path |
     figure = dirs["grid"] / "report" / "summary.png"
     if not figure.is_file():
         raise FileNotFoundError(f"{figure} does not exist: run the grid sweep's report rule (snakemake) first")
-    text = results_page(sweeps, command or reproduce_command(out, dirs))
+    underfit = {name: warning_lines(tables_underfit_signs(d / "tables"), len(sweeps[name].folds)) for name, d in dirs.items()}
+    text = results_page(sweeps, command or reproduce_command(out, dirs), underfit=underfit)
     picture = out.parent / PICTURE_NAME
     atomic_write_bytes(picture, figure.read_bytes())
     atomic_write_text(out, text)

@@ -20,9 +20,10 @@ from fixclr.results.tables import (  # noqa: E402
 
 
 def summary_markdown(summary: pd.DataFrame, missing: list[str], n_folds: int,
-                     selected: pd.DataFrame | None = None) -> str:
+                     selected: pd.DataFrame | None = None, underfit: list[str] = ()) -> str:
     """The report text: one table per setting, selection rule and metric, the trials selected in a
-    search (``selected``: selected.parquet), then the missing folds."""
+    search (``selected``: selected.parquet), then the missing folds and the underfitting warning
+    (``underfit``: lines of fixclr.results.underfit.warning_lines)."""
     lines = ["# Sweep summary", "",
              f"{n_folds} finished folds. Cells: mean ± std over seeds of the target-domain accuracy (%); "
              "Avg: mean over target domains, std over seeds. Selection (docs/selection.md): "
@@ -37,6 +38,8 @@ def summary_markdown(summary: pd.DataFrame, missing: list[str], n_folds: int,
         lines += ["## Selected trials (val, top1)", "", format_table(chosen, "markdown")]
     if missing:
         lines += [f"## Missing folds ({len(missing)})", "", *[f"- {fold}" for fold in missing], ""]
+    if underfit:
+        lines += ["## Underfitting", "", underfit[0], "", *[f"- {line.strip()}" for line in underfit[1:]], ""]
     return "\n".join(lines)
 
 
@@ -68,10 +71,10 @@ def summary_figure(summary: pd.DataFrame, selection: str = "last") -> bytes:
 
 
 def write_report(summary: pd.DataFrame, out_dir: str | Path, missing: list[str], n_folds: int,
-                 selected: pd.DataFrame | None = None) -> tuple[Path, Path]:
+                 selected: pd.DataFrame | None = None, underfit: list[str] = ()) -> tuple[Path, Path]:
     """Write ``summary.md`` and ``summary.png`` into ``out_dir`` atomically."""
     out_dir = Path(out_dir)
     md, png = out_dir / "summary.md", out_dir / "summary.png"
     atomic_write_bytes(png, summary_figure(summary))
-    atomic_write_text(md, summary_markdown(summary, missing, n_folds, selected))
+    atomic_write_text(md, summary_markdown(summary, missing, n_folds, selected, underfit))
     return md, png
