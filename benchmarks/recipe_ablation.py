@@ -232,9 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Recipe ablation on {scale}. LODO average over the targets of the last model's accuracy (%), "
           f"mean ± SE over seeds; Δ paired by seed.\n")
     print(ablation_table(frame, len(targets)))
-    from fixclr.results.underfit import underfit_signs, warning_lines
+    from fixclr.results.underfit import runs_underfit_signs, warning_lines
 
-    for line in warning_lines(underfit_signs(runs), sum(1 for _ in runs.rglob("done"))):
+    for line in warning_lines(runs_underfit_signs(runs), sum(1 for _ in runs.rglob("done"))):
         print(line)
     return 0
 
