@@ -52,7 +52,7 @@ CHANGES: dict[str, dict] = {
     "lr 0.05": {"lr": 0.05},
     "500 steps": {"steps": 500},
 }
-CHANGES["all changes but lr, EMA"] = {k: v for name, o in CHANGES.items() if name not in ("lr 0.05", "EMA eval")
+CHANGES["all changes but lr and EMA"] = {k: v for name, o in CHANGES.items() if name not in ("lr 0.05", "EMA eval")
                                           for k, v in o.items()}
 UNLABELED_ONLY = ("mu", "unlabeled_warmup_fraction", "unlabeled_balanced", "threshold")  # no effect on ERM
 QUICK = {"seeds": "0,1", "steps_scale": 0.025, "changes": [BASE, "no warm-up", "balanced unlabeled"], "targets": 2}
