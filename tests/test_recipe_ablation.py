@@ -28,23 +28,25 @@ def test_table_is_lodo_mean_and_se_over_seeds_and_the_paired_difference():
     for seed, (erm, fixmatch) in enumerate([(40.0, 50.0), (42.0, 56.0)]):
         for target, offset in (("a", -1.0), ("b", 1.0)):
             for method, acc in (("erm", erm), ("fixmatch", fixmatch)):
-                rows.append({"change": "current recipe", "method": method, "target": target, "seed": seed,
+                rows.append({"change": "old recipe", "method": method, "target": target, "seed": seed,
                              "acc_last": acc + offset, "val_acc_last": 80.0 + seed, "wall_s": 10.0,
                              "images": 1000 if method == "erm" else 5000})
     rows.append({**rows[-1], "change": "partial", "seed": 0})  # one target only: no complete seed
     table = runner.ablation_table(pd.DataFrame(rows), n_targets=2)
-    assert ("| current recipe | 41.0 ± 1.0 | 53.0 ± 3.0 | 12.0 ± 2.0 | 80.5 ± 0.5 | 80.5 ± 0.5 | 0.0 ± 0.0 "
+    assert ("| old recipe | 41.0 ± 1.0 | 53.0 ± 3.0 | 12.0 ± 2.0 | 80.5 ± 0.5 | 80.5 ± 0.5 | 0.0 ± 0.0 "
             "| 5,000 | 80 |") in table
     assert "| partial | – | – | – | – | – | – | 5,000 | 10 |" in table
 
 
 def test_erm_under_an_unlabeled_only_change_is_one_computation(tmp_path):
     runner = _runner()
-    base = {"steps": 100, "unlabeled_warmup_fraction": 0.75}
-    folds = runner.fold_configs(base, ["current recipe", "no warm-up", "4-block CNN"], Path("m.json"), "s{seed}.json",
-                                ["a"], [0], 1.0, tmp_path)
-    assert len(folds) == 6 and len(runner.distinct_folds(folds)) == 5  # erm: no warm-up == current recipe
-    assert folds[0][1]["split"] == "s0.json" and folds[0][1]["eval_every"] == 12
+    base = {"steps": 100, "unlabeled_warmup_fraction": 0.0, "eval_every": 7}  # both under the old recipe
+    folds = runner.fold_configs(base, ["old recipe", "no warm-up", "4-block CNN"], Path("m.json"), "s{seed}.json",
+                                ["a"], [0], 0.5, tmp_path)
+    assert len(folds) == 6 and len(runner.distinct_folds(folds)) == 5  # erm: no warm-up == old recipe
+    old = folds[0][1]
+    assert old["split"] == "s0.json" and (old["steps"], old["eval_every"]) == (400, 50)
+    assert old["unlabeled_warmup_fraction"] == 0.75 and old["cnn_stages"] == 3
 
 
 def test_shapes_family_layout_and_determinism(tmp_path):
