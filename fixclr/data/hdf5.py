@@ -287,28 +287,34 @@ class DomainImages:
         return [(batch[slot], int(self.labels[index])) for slot, index in enumerate(indices)]
 
     def read_rows(self, indices) -> np.ndarray:
-        """The images at ``indices`` as ``uint8 (n, H, W, 3)`` in request order.
+        """The images at ``indices`` as ``uint8 (n, H, W, 3)`` in request order."""
+        images = np.empty((len(indices), *self.image_shape), dtype=np.uint8)
+        self.read_into(indices, images, np.arange(len(images)))
+        return images
+
+    def read_into(self, indices, out: np.ndarray, slots) -> None:
+        """Write the image at ``indices[k]`` into ``out[slots[k]]``; ``out`` is any uint8
+        ``(m, H, W, 3)`` array, also a strided view (a channels-first batch seen channels-last).
 
         Rows are sorted per shard. Raw shards (uncompressed, one image per chunk, the default) are
         read with one ``os.preadv`` per image at the chunk's byte offset, bypassing h5py's
-        per-call selection cost; JPEG shards (``prep --storage jpeg``) are decoded with PIL; other
-        shards read every run of consecutive rows in one h5py call.
+        per-call selection cost (into ``out`` when its rows are contiguous, else through one
+        image-sized buffer that stays in cache); JPEG shards (``prep --storage jpeg``) are decoded
+        with PIL; other shards read every run of consecutive rows in one h5py call.
         """
-        indices = np.asarray(indices, dtype=np.int64)
-        images = np.empty((len(indices), *self.image_shape), dtype=np.uint8)
+        indices, slots = np.asarray(indices, dtype=np.int64), np.asarray(slots, dtype=np.int64)
         shards, rows = self._shard_of[indices], self._row_of[indices]
         order = np.lexsort((rows, shards))
         for shard in np.unique(shards):
-            slots = order[shards[order] == shard]
+            picked = order[shards[order] == shard]
             direct, dataset = self._direct(int(shard)), self._images(int(shard))
             if direct is not None:
-                self._pread(direct, images, slots, rows[slots], int(shard))
+                self._pread(direct, out, slots[picked], rows[picked], int(shard))
             elif _is_encoded(dataset):
-                for slot, row in zip(slots, rows[slots]):
-                    _decode_jpeg(dataset[int(row)], images[slot])
+                for slot, row in zip(slots[picked], rows[picked]):
+                    _decode_jpeg(dataset[int(row)], out[slot])
             else:
-                self._read_runs(self._images(int(shard)), images, slots, rows[slots])
-        return images
+                self._read_runs(dataset, out, slots[picked], rows[picked])
 
     def _direct(self, shard: int) -> tuple[int, np.ndarray] | None:
         """(read-only file descriptor, byte offset of every row) of a raw shard, else None."""
@@ -317,23 +323,25 @@ class DomainImages:
             self._raw[shard] = _raw_layout(self.files[shard], dataset)
         return self._raw[shard]
 
-    def _pread(self, direct: tuple[int, np.ndarray], images: np.ndarray, slots, rows, shard: int) -> None:
+    def _pread(self, direct: tuple[int, np.ndarray], out: np.ndarray, slots, rows, shard: int) -> None:
         fd, offsets = direct
+        contiguous = out[:1].flags.c_contiguous
+        buffer = None if contiguous else np.empty(self.image_shape, dtype=np.uint8)
         for slot, row in zip(slots, rows):
-            if os.preadv(fd, [images[slot]], int(offsets[row])) != images[slot].nbytes:
+            target = out[slot] if contiguous else buffer
+            if os.preadv(fd, [target], int(offsets[row])) != target.nbytes:
                 raise OSError(f"{self.files[shard]}: short read of row {row} (the file was truncated)")
+            if not contiguous:
+                out[slot] = buffer
 
     @staticmethod
-    def _read_runs(dataset: h5py.Dataset, images: np.ndarray, slots, rows) -> None:
+    def _read_runs(dataset: h5py.Dataset, out: np.ndarray, slots, rows) -> None:
         starts = np.flatnonzero(np.r_[True, np.diff(rows) != 1])
         for start, end in zip(starts, np.r_[starts[1:], len(rows)]):
             first = int(rows[start])
-            if end - start == 1:
-                dataset.read_direct(images[slots[start]], source_sel=np.s_[first])
-            else:
-                run = np.empty((end - start, *images.shape[1:]), dtype=np.uint8)
-                dataset.read_direct(run, source_sel=np.s_[first:first + end - start])
-                images[slots[start:end]] = run
+            run = np.empty((end - start, *out.shape[1:]), dtype=np.uint8)
+            dataset.read_direct(run, source_sel=np.s_[first:first + end - start])
+            out[slots[start:end]] = run
 
     def read_all(self) -> tuple[np.ndarray, np.ndarray]:
         """Every exposed image as one ``uint8 (N, H, W, 3)`` array, with the labels.

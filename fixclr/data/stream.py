@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from fixclr.data.hdf5 import DomainImages
 
@@ -36,12 +36,23 @@ class PooledRows:
 
     def read(self, indices) -> torch.Tensor:
         indices = np.asarray(indices, dtype=np.int64)
+        height, width, channels = self.sets[0].image_shape
+        images = _new_batch((len(indices), channels, height, width))
+        channels_last = images.numpy().transpose(0, 2, 3, 1)  # a view: rows land channels-first
         part = np.searchsorted(self.offsets, indices, side="right") - 1
-        images = np.empty((len(indices), *self.sets[0].image_shape), dtype=np.uint8)
         for p in np.unique(part):
             where = np.flatnonzero(part == p)
-            images[where] = self.sets[p].read_rows(indices[where] - self.offsets[p])
-        return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+            self.sets[p].read_into(indices[where] - self.offsets[p], channels_last, where)
+        return images
+
+
+def _new_batch(shape: tuple[int, ...]) -> torch.Tensor:
+    """An empty uint8 batch; in a DataLoader worker, in shared memory, so handing it to the
+    trainer process copies nothing (as torch's default_collate does)."""
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=torch.uint8)
+    storage = torch.UntypedStorage._new_shared(int(np.prod(shape)))
+    return torch.empty(0, dtype=torch.uint8).set_(storage).view(shape)
 
 
 def _to(images: torch.Tensor, device: torch.device) -> torch.Tensor:
