@@ -165,7 +165,8 @@ def synthetic_fold(image_size: int, images: int, device: torch.device):
 
     per_domain = images // 3
     return FoldData("synthetic", 10, [str(c) for c in range(10)], ["a", "b", "c"], "d", part(3 * per_domain),
-                    [per_domain] * 3, part(images), {"a": part(10)}, part(10), image_size).to(device)
+                    [per_domain] * 3, part(3 * per_domain), {"a": part(10)}, part(10), image_size,
+                    unlabeled_sizes=[per_domain] * 3).to(device)
 
 
 def throughput(work: Path, dry_run: bool, compile_: bool) -> str:
