@@ -72,6 +72,9 @@ class Trainer:
         if device.type == "cuda":
             set_tf32(cfg["tf32"])
         num_classes = len(data.classes)
+        if cfg["backbone"] == "cnn" and data.image_size < 2 ** cfg["cnn_stages"]:
+            raise UserError(f"cnn_stages {cfg['cnn_stages']} halve the image {cfg['cnn_stages']} times: {data.image_size}x"
+                            f"{data.image_size} images need cnn_stages <= {data.image_size.bit_length() - 1}")
         torch.manual_seed(cfg["seed"])
         model = build_model(cfg, num_classes)
         if world_size() > 1:

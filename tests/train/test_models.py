@@ -76,3 +76,21 @@ def test_the_config_knows_the_registered_backbones_without_importing_torch():
     from fixclr.models.backbones import BACKBONES
 
     assert sorted(BUILTIN_BACKBONES) == sorted(BACKBONES.names())
+
+
+def test_too_many_cnn_stages_for_the_image_size_is_a_user_error(tmp_path):
+    """The default 4-block CNN halves 8x8 images to nothing: one error naming the key, before building."""
+    from fixclr.config import resolve
+    from fixclr.data.loader import FoldData, ImageSet
+    from fixclr.engine import Trainer
+    from fixclr.errors import UserError
+
+    def part(n: int) -> ImageSet:
+        return ImageSet(torch.zeros((n, 3, 8, 8), dtype=torch.uint8), torch.arange(n) % 2)
+
+    data = FoldData("tiny", 2, ["0", "1"], ["a", "b"], "c", part(4), [2, 2], part(4), {"a": part(2)}, part(2), 8,
+                    unlabeled_sizes=[2, 2])
+    cfg = resolve({"manifest": "-", "split": "-", "target_domain": "c", "out_dir": str(tmp_path), "batch_size": 2})
+    with pytest.raises(UserError, match=r"cnn_stages 4 .* 8x8 images need cnn_stages <= 3"):
+        Trainer(cfg, data, torch.device("cpu"))
+    Trainer(resolve({**cfg, "cnn_stages": 3}), data, torch.device("cpu"))  # 3 halvings fit
