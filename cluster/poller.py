@@ -26,6 +26,7 @@ import os
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from cluster.folds import LaunchTarget, locked, read_fold
@@ -42,6 +43,8 @@ FAILED_FILE = "failed"
 IDLE_POLLS = 3
 # A new poller waits this long before its first round, for the folds handed over with the first.
 FIRST_WAVE_S = 1.0
+# After a round that failed (SLURM not answering, or an unexpected error) the poller retries after this.
+RETRY_S = 10.0
 
 
 def _folder(target: LaunchTarget) -> Path:
@@ -174,7 +177,10 @@ def run(folder: Path) -> int:
                 left, poll_s = poll_once(folder)
             except SlurmQueryError as error:  # SLURM restarting: keep waiting, the jobs are safe
                 print(f"warning: {error}; retrying", flush=True)
-                left, poll_s = 1, 10.0
+                left, poll_s = 1, RETRY_S
+            except Exception:  # noqa: BLE001 - a dead poller strands every waiting fold; log and go on
+                print(f"warning: this round failed; retrying in {RETRY_S:.0f}s\n{traceback.format_exc()}", flush=True)
+                left, poll_s = 1, RETRY_S
             idle = 0 if left else idle + 1
             time.sleep(poll_s)
         print(f"poller {os.getpid()}: nothing left to watch", flush=True)

@@ -38,12 +38,23 @@ def attempts(run_dir: Path) -> list[dict]:
     return json.loads((run_dir / "launch.json").read_text())["attempts"]
 
 
-def wait_until(condition, timeout_s: float, what: str, poll_s: float = 0.2):
-    """Poll ``condition()`` until it returns something truthy; fail naming ``what`` after the timeout."""
+def wait_until(condition, timeout_s: float, what: str, poll_s: float = 0.2, explain=None):
+    """Poll ``condition()`` until it returns something truthy; fail naming ``what`` after the timeout,
+    followed by ``explain()`` (what the test knows of the state it waited on) when given."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(poll_s)
-    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}")
+    pytest.fail(f"timed out after {timeout_s:.0f}s waiting for {what}" + (f"\n{explain()}" if explain else ""))
+
+
+def slurm_view(job_id: str, *logs: Path) -> str:
+    """What SLURM and the given logs say now: for a timed-out wait's failure message."""
+    views = [f"$ {' '.join(command)}\n" + subprocess.run(command, capture_output=True, text=True).stdout
+             for command in (["sacct", "-X", "-n", "-P", "-o", "JobID,State,ExitCode", "-j", job_id],
+                             ["squeue", "-h", "--states=all", "-o", "%i|%T|%r", "-j", job_id])]
+    views += [f"--- {log}\n" + "".join(Path(log).read_text(errors="replace").splitlines(True)[-15:])
+              for log in logs if Path(log).is_file()]
+    return "\n".join(views)

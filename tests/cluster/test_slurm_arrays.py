@@ -12,7 +12,7 @@ import pytest
 
 from cluster.launcher import job_name, submit
 from cluster.poller import FAILED_FILE, poller_running
-from cluster_helpers import attempts, sacct_states, wait_until
+from cluster_helpers import attempts, sacct_states, slurm_view, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
@@ -34,7 +34,8 @@ def test_watched_folds_form_one_array_and_only_the_cancelled_task_is_retrained(m
 
     wait_until(lambda: (cancelled.parent / "checkpoint.pt").exists(), 180, "the first checkpoint of the fold")
     subprocess.run(["scancel", first["job_id"]], check=True)
-    wait_until(lambda: (cancelled.parent / FAILED_FILE).exists(), 120, "the poller's failed marker")
+    wait_until(lambda: (cancelled.parent / FAILED_FILE).exists(), 120, "the poller's failed marker",
+               explain=lambda: slurm_view(array, tmp_path / "submitit" / "poller.log", first["log"]))
     assert "CANCELLED" in (cancelled.parent / FAILED_FILE).read_text()
     wait_until(lambda: (kept.parent / "done").exists(), 300, "the other task to finish")
     assert not (kept.parent / FAILED_FILE).exists()
