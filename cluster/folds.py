@@ -52,11 +52,11 @@ class LaunchTarget:
 def _launch_schema() -> dict:
     """The ``launch`` section's schema: the sweep schema's ``launch`` block (the single source of
     the keys and defaults) plus the two keys fixclr.sweep adds per fold."""
-    from fixclr.sweep import SCHEMA_PATH
+    from fixclr.sweep import sweep_schema
 
-    sweep_schema = yaml.safe_load(SCHEMA_PATH.read_text())["properties"]
-    schema = copy.deepcopy(sweep_schema["launch"])
-    schema["properties"]["cluster"] = sweep_schema["cluster"]
+    properties = sweep_schema()["properties"]
+    schema = properties["launch"]
+    schema["properties"]["cluster"] = properties["cluster"]
     schema["properties"]["submitit_folder"] = {"type": "string", "default": "results/submitit"}
     return schema
 

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "aggregate": ("fixclr.results.cli:aggregate_main", "rebuild folds.parquet and summary.parquet"),
     "results": ("fixclr.results.cli:results_main", "paper-style table or a DuckDB SQL query"),
     "report": ("fixclr.results.cli:report_main", "summary.md and summary.png"),
+    "workflow": ("fixclr.workflow:main", "print the installed Snakefile: snakemake -s $(fixclr workflow) ..."),
 }
 
 

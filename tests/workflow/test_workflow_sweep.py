@@ -146,3 +146,22 @@ def test_variants_sharing_a_folder_name_are_refused_until_tagged(demo):
 def test_shipped_configs_plan_one_run_folder_per_fold(name):
     folds = expand_folds(load_sweep(DEMO_CONFIG.parent / f"{name}.yaml"))
     assert len({f.run_dir for f in folds}) == len(folds)
+
+
+def test_the_slurm_profiles_launch_file_is_found_in_the_working_directory_first(tmp_path, monkeypatch):
+    """Under the SLURM executor the workflow merges ./slurm/launch.yaml (the profile `--profile slurm`
+    finds) of the working directory, else the one next to the main Snakefile (a checkout's)."""
+    from fixclr.workflow import profile_launch_file
+
+    checkout, workdir = tmp_path / "checkout", tmp_path / "work"
+    (checkout / "slurm").mkdir(parents=True)
+    (checkout / "slurm" / "launch.yaml").write_text("partition: gpu\n")
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    assert profile_launch_file(str(checkout)) == str(checkout / "slurm" / "launch.yaml")
+    (workdir / "slurm").mkdir()
+    (workdir / "slurm" / "launch.yaml").write_text("partition: a100\n")
+    assert profile_launch_file(str(checkout)) == str(workdir / "slurm" / "launch.yaml")
+    assert profile_launch_file(str(tmp_path / "no-profile")) == str(workdir / "slurm" / "launch.yaml")
+    (workdir / "slurm" / "launch.yaml").unlink()
+    assert profile_launch_file(str(tmp_path / "no-profile")) is None

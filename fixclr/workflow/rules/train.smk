@@ -29,7 +29,7 @@ rule train:
         done="{run_dir}/done",
     params:
         # the shell loop that waits for the fold (cluster/poller.py polls SLURM for the whole sweep)
-        await_fold=os.path.join(workflow.basedir, "cluster", "await_fold.sh"),
+        await_fold=AWAIT_FOLD,
         folder=lambda wc: FOLDS[wc.run_dir].spec["launch"]["submitit_folder"],
         poll_s=SWEEP["launch"]["poll_s"],
     threads: SWEEP["launch"]["cpus_per_task"] if SWEEP["cluster"] == "local" else 1

@@ -1,8 +1,12 @@
 # Input functions of the rules: thin adaptors from wildcards to fixclr.sweep's paths.
 import re
+from importlib import resources
 
 from fixclr.data.stamp import STAMP_NAME
 from fixclr.sweep import backbone_slug, dataset_facts, dataset_root, manifest_path, shards_dir, split_path, weights_path
+
+# The train rule's shell loop that waits for a fold (package data of cluster/).
+AWAIT_FOLD = str(resources.files("cluster").joinpath("await_fold.sh"))
 
 
 def demo_folder(wildcards):
