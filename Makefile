@@ -49,3 +49,4 @@ cluster-down:
 
 lint: venv
 	snakemake --lint
+	snakefmt --check Snakefile fixclr/workflow

@@ -1,4 +1,4 @@
-"""The Snakemake DAG: dry runs list the expected jobs, the linter is clean, the slurm profile resolves."""
+"""The Snakemake DAG: dry runs list the expected jobs, the linter and snakefmt are clean, the slurm profile resolves."""
 
 from __future__ import annotations
 
@@ -41,6 +41,16 @@ def test_lint_has_no_findings():
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Congratulations, your workflow is in a good condition!" in run.stdout + run.stderr
     assert "Lints for" not in run.stdout + run.stderr
+
+
+def test_snakefmt_finds_the_snakefiles_formatted():
+    """The root Snakefile and the packaged workflow (Snakefile, rules/*.smk) pass `snakefmt --check`
+    with the project's settings ([tool.snakefmt] in pyproject.toml)."""
+    snakefmt = SNAKEMAKE.with_name("snakefmt")
+    run = subprocess.run([str(snakefmt), "--check", "Snakefile", "fixclr/workflow"], cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "All 6 file(s) would be left unchanged" in run.stderr
 
 
 def test_a_config_mistake_stops_snakemake_before_any_job(tmp_path):

@@ -11,13 +11,13 @@ rule aggregate:
         selected=f"{RESULTS}/tables/selected.parquet",
         per_class=f"{RESULTS}/tables/per_class.parquet",
         evaluations=f"{RESULTS}/tables/evaluations.parquet",
-    params:
-        runs=lambda wc: f"{RESULTS}/runs",
-        tables=lambda wc, output: os.path.dirname(output.folds),
     log:
         f"{RESULTS}/logs/aggregate.log",
     conda:
         ENVIRONMENT
+    params:
+        runs=lambda wc: f"{RESULTS}/runs",
+        tables=lambda wc, output: os.path.dirname(output.folds),
     shell:
         "fixclr aggregate --runs {params.runs:q} --out {params.tables:q} > {log:q} 2>&1"
 
@@ -29,12 +29,12 @@ rule report:
     output:
         md=f"{RESULTS}/report/summary.md",
         png=f"{RESULTS}/report/summary.png",
-    params:
-        tables=lambda wc, input: os.path.dirname(input.folds),
-        out=lambda wc, output: os.path.dirname(output.md),
     log:
         f"{RESULTS}/logs/report.log",
     conda:
         ENVIRONMENT
+    params:
+        tables=lambda wc, input: os.path.dirname(input.folds),
+        out=lambda wc, output: os.path.dirname(output.md),
     shell:
         "fixclr report --tables {params.tables:q} --out {params.out:q} > {log:q} 2>&1"

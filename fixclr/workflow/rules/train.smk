@@ -10,13 +10,13 @@
 rule fold_spec:
     output:
         "{run_dir}/fold.yaml",
-    params:
-        spec=lambda wc: json.dumps(FOLDS[wc.run_dir].spec, sort_keys=True),
-    localrule: True
     log:
         "{run_dir}/fold_spec.log",
+    localrule: True
     conda:
         ENVIRONMENT
+    params:
+        spec=lambda wc: json.dumps(FOLDS[wc.run_dir].spec, sort_keys=True),
     shell:
         "python -m fixclr.sweep {output:q} {params.spec:q} > {log:q} 2>&1"
 
@@ -27,16 +27,16 @@ rule train:
     output:
         result="{run_dir}/result.json",
         done="{run_dir}/done",
+    log:
+        "{run_dir}/submit.log",
+    localrule: True
+    conda:
+        ENVIRONMENT
+    threads: SWEEP["launch"]["cpus_per_task"] if SWEEP["cluster"] == "local" else 1
     params:
         # the shell loop that waits for the fold (cluster/poller.py polls SLURM for the whole sweep)
         await_fold=AWAIT_FOLD,
         folder=lambda wc: FOLDS[wc.run_dir].spec["launch"]["submitit_folder"],
         poll_s=SWEEP["launch"]["poll_s"],
-    threads: SWEEP["launch"]["cpus_per_task"] if SWEEP["cluster"] == "local" else 1
-    localrule: True
-    log:
-        "{run_dir}/submit.log",
-    conda:
-        ENVIRONMENT
     shell:
         "exec sh {params.await_fold:q} {input.spec:q} {params.folder:q} {params.poll_s} > {log:q} 2>&1"
