@@ -4,12 +4,11 @@ Conda cannot run here, so the two files are compared: same packages, same versio
 
 from __future__ import annotations
 
-import pytest
+import tomllib
+
 import yaml
 from packaging.requirements import Requirement
 from workflow_helpers import REPO
-
-tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11's tomllib")
 
 CONDA_NAMES = {"pytorch": "torch"}  # conda package -> pip distribution, where they differ
 CONDA_ONLY = {"python", "pip", "pytorch-gpu"}  # the interpreter, pip itself, the CUDA build selector
@@ -44,6 +43,14 @@ def test_python_bound_matches_and_fixclr_itself_is_installed():
     assert conda["python"] == project["requires-python"]
     assert pip_section == ["--editable ."]
     assert "pytorch-gpu" in conda  # clusters get the CUDA build
+
+
+def test_python_is_the_one_snakemake_9_needs_and_torch_patch_releases_are_allowed():
+    pip = pip_requirements()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11"
+    for name, patch in (("torch", "2.14.2"), ("torchvision", "0.29.2")):  # the next patch of make venv's pin
+        assert Requirement(f"{name}{pip[name]}").specifier.contains(patch)
 
 
 def test_cluster_channels():
