@@ -80,7 +80,12 @@ DEFAULTS: dict[str, Any] = {
     "tf32": True,  # TF32 in CUDA matmuls and cuDNN convolutions (Ampere and later); no effect on CPU
     "compile": False,  # torch.compile the model (not the augmenter or the loss); ignored with a message where unavailable
     "data_mode": "auto",  # memory | stream | auto (memory when the fold's images fit data_memory_fraction)
-    "data_memory_fraction": 0.25,  # auto: share of host memory per rank (and of device memory) the images may take
+    # auto: memory mode when 2x the fold's image bytes fit this share of the host memory per rank and
+    # 1x fits this share of the GPU's (fixclr/data/stream.py mode_for). 0.25 leaves three quarters for
+    # model, activations, workers and page cache. A 24 GB host keeps up to 2.9 GiB of images in memory
+    # (PACS, Office-Home; a 24,000-image 224x224 fold, 3.4 GiB, streams); a 256 GB node with 8 ranks
+    # 4 GiB per rank, with 1 rank an 80 GB GPU's 20 GB; DomainNet (88 GB) streams everywhere.
+    "data_memory_fraction": 0.25,
     "prefetch": 2,  # stream mode: batches each worker reads ahead
     "search": {"trial": 0, "trials": 1},  # this fold's hyperparameter trial (set by the sweep; fixclr/hparams.py)
     "logging": "none",  # none | tensorboard: also write the metrics.jsonl figures as TensorBoard events

@@ -18,7 +18,7 @@ import torch
 
 from fixclr.data import DomainImages, check_split, load_manifest, load_split
 from fixclr.data.stamp import check_shards
-from fixclr.data.stream import PooledRows, choose_mode
+from fixclr.data.stream import PooledRows, choose_mode, fold_image_bytes
 from fixclr.errors import UserError
 from fixclr.io import sha256_file
 
@@ -111,7 +111,7 @@ def load_fold(cfg: dict, verify: bool = True, device: torch.device | None = None
     sources = [d for d in domains if d != target]
     parts = {d: split["domains"][d] for d in sources}
     count = manifest["domains"][target]["count"] + sum(len(p[k]) for p in parts.values() for k in ("labeled", "unlabeled", "val"))
-    mode, reason = choose_mode(cfg["data_mode"], count * height * width * 3, cfg["data_memory_fraction"],
+    mode, reason = choose_mode(cfg["data_mode"], fold_image_bytes(count, height, width), cfg["data_memory_fraction"],
                                device or torch.device("cpu"))
     print(f"data: {reason}", flush=True)
     labeled = [_read(manifest_path, d, parts[d]["labeled"], mode) for d in sources]

@@ -11,10 +11,11 @@ import torch
 
 from data_prep.cli import splits_main
 from data_prep.manifest import write_manifest
-from fixclr.config import resolve
+from fixclr.config import DEFAULTS, resolve
 from fixclr.data import DomainImages
 from fixclr.data.loader import StepSampler, load_fold
-from fixclr.data.stream import MemoryBatches, StreamBatches
+from fixclr.data import stream as stream_module
+from fixclr.data.stream import MemoryBatches, StreamBatches, fold_image_bytes, memory_budgets, mode_for
 from fixclr.train import run_fold
 
 TINY = {"steps": 4, "batch_size": 12, "mu": 1, "eval_every": 2, "checkpoint_every": 4, "threads": 1, "width": 8,
@@ -53,6 +54,41 @@ def test_auto_streams_a_fold_larger_than_its_memory_budget(fold_cfg, capsys):
     data = load_fold(resolve({**fold_cfg, "data_memory_fraction": 1e-6}))
     assert data.mode == "stream"
     assert "data_mode auto: stream" in capsys.readouterr().out
+
+
+GB = 10**9
+
+
+def test_auto_charges_memory_mode_two_host_copies_and_one_device_copy():
+    image_bytes = 1000 * 2**20
+    assert mode_for(image_bytes, {"host": 2000 * 2**20})[0] == "memory"  # 2x fits exactly
+    assert mode_for(image_bytes, {"host": 1999 * 2**20})[0] == "stream"  # 1x would fit, 2x does not
+    assert mode_for(image_bytes, {"host": 4000 * 2**20, "device": 1000 * 2**20})[0] == "memory"
+    chosen, line = mode_for(image_bytes, {"host": 4000 * 2**20, "device": 999 * 2**20})
+    assert chosen == "stream"
+    assert line == ("stream: fold images 1,000 MiB; memory mode would take host 2x = 2,000 MiB <= budget "
+                    "4,000 MiB; device 1x = 1,000 MiB > budget 999 MiB")
+
+
+@pytest.mark.parametrize("host, ranks, images, device, expected", [
+    (24 * GB, 1, 24_000, None, "stream"),  # a DomainNet-shaped 224x224 fold on this 24 GB machine
+    (24 * GB, 1, 6_000, None, "memory"),
+    (24 * GB, 1, 1_797, "cuda", "memory"),  # the demo's images, were they 224x224
+    (256 * GB, 8, 24_000, None, "memory"),  # 8 ranks on a 256 GB node: 8 GB each
+    (256 * GB, 8, 586_575, None, "stream"),  # all of DomainNet
+    (256 * GB, 1, 180_000, "cuda", "stream"),  # 27 GB of images: the host's 64 GB fits 2x, an 80 GB GPU's 20 GB not
+])
+def test_auto_at_the_shipped_fraction(monkeypatch, host, ranks, images, device, expected):
+    monkeypatch.setattr(stream_module, "host_memory_bytes", lambda: host)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(ranks))
+
+    class Properties:
+        total_memory = 80 * GB
+
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: Properties)
+    budgets = memory_budgets(DEFAULTS["data_memory_fraction"], torch.device(device or "cpu"))
+    assert budgets["host"] == int(0.25 * host / ranks) and ("device" in budgets) == (device == "cuda")
+    assert mode_for(fold_image_bytes(images, 224, 224), budgets)[0] == expected
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
