@@ -221,6 +221,21 @@ def _raw_layout(path: Path, dataset: h5py.Dataset) -> tuple[int, np.ndarray] | N
     return (os.open(path, os.O_RDONLY), offsets) if (offsets >= 0).all() else None
 
 
+RUN_BYTES = 1 << 20  # raw reads: the most bytes of consecutive rows read in one os.preadv
+
+
+def _copy_image(dst: np.ndarray, src: np.ndarray) -> None:
+    """``dst[...] = src`` for one (H, W, C) image. When ``dst``'s pixels are evenly strided (a
+    channels-first row seen channels-last) it is copied as (pixels, channels), which numpy does
+    about 1.6x faster than the 3-d strided copy at 224x224."""
+    height, width, channels = dst.shape
+    if dst.strides[0] != width * dst.strides[1]:
+        dst[...] = src
+        return
+    flat = np.lib.stride_tricks.as_strided(dst, (height * width, channels), dst.strides[1:])
+    flat[...] = src.reshape(height * width, channels)
+
+
 class DomainImages:
     """Map-style dataset over one domain's shards: ``ds[i] -> (uint8 HxWx3 image, int label)``.
 
@@ -248,6 +263,7 @@ class DomainImages:
         self.image_shape = (*manifest["image_size"], 3)
         self._handles: dict[int, tuple[h5py.File, h5py.Dataset]] = {}
         self._raw: dict[int, tuple[int, np.ndarray] | None] = {}  # raw shards: fd and row offsets (pread is fork-safe)
+        self._run_buffer: np.ndarray | None = None
         self._pid = os.getpid()
 
     @property
@@ -297,9 +313,9 @@ class DomainImages:
         ``(m, H, W, 3)`` array, also a strided view (a channels-first batch seen channels-last).
 
         Rows are sorted per shard. Raw shards (uncompressed, one image per chunk, the default) are
-        read with one ``os.preadv`` per image at the chunk's byte offset, bypassing h5py's
-        per-call selection cost (into ``out`` when its rows are contiguous, else through one
-        image-sized buffer that stays in cache); JPEG shards (``prep --storage jpeg``) are decoded
+        read at the chunks' byte offsets with one ``os.preadv`` per run of consecutive rows,
+        bypassing h5py's per-call selection cost (into ``out`` when its rows are contiguous, else
+        through a small buffer that stays in cache); JPEG shards (``prep --storage jpeg``) are decoded
         with PIL; other shards read every run of consecutive rows in one h5py call.
         """
         indices, slots = np.asarray(indices, dtype=np.int64), np.asarray(slots, dtype=np.int64)
@@ -324,15 +340,30 @@ class DomainImages:
         return self._raw[shard]
 
     def _pread(self, direct: tuple[int, np.ndarray], out: np.ndarray, slots, rows, shard: int) -> None:
+        """The (sorted) ``rows`` into ``out[slots]``: one ``os.preadv`` per run of rows whose chunks
+        follow each other in the file (at most RUN_BYTES), into ``out``'s rows when they are
+        contiguous, else into a run buffer then copied row by row."""
         fd, offsets = direct
+        row_bytes = int(np.prod(self.image_shape))
+        starts, per_run = offsets[rows], max(1, RUN_BYTES // row_bytes)
         contiguous = out[:1].flags.c_contiguous
-        buffer = None if contiguous else np.empty(self.image_shape, dtype=np.uint8)
-        for slot, row in zip(slots, rows):
-            target = out[slot] if contiguous else buffer
-            if os.preadv(fd, [target], int(offsets[row])) != target.nbytes:
-                raise OSError(f"{self.files[shard]}: short read of row {row} (the file was truncated)")
-            if not contiguous:
-                out[slot] = buffer
+        breaks = np.flatnonzero(np.diff(starts) != row_bytes) + 1
+        for first, end in zip(np.r_[0, breaks], np.r_[breaks, len(rows)]):
+            for begin in range(int(first), int(end), per_run):
+                run = slots[begin:min(begin + per_run, int(end))]
+                targets = [out[slot] for slot in run] if contiguous else [self._buffer(len(run))]
+                if os.preadv(fd, targets, int(starts[begin])) != len(run) * row_bytes:
+                    raise OSError(f"{self.files[shard]}: short read of row {rows[begin]} (the file was truncated)")
+                if not contiguous:
+                    for image, slot in zip(targets[0], run):
+                        _copy_image(out[slot], image)
+
+    def _buffer(self, count: int) -> np.ndarray:
+        """``count`` images of a reused read buffer (RUN_BYTES or one image: it stays in cache)."""
+        if self._run_buffer is None:
+            per_run = max(1, RUN_BYTES // int(np.prod(self.image_shape)))
+            self._run_buffer = np.empty((per_run, *self.image_shape), dtype=np.uint8)
+        return self._run_buffer[:count]
 
     @staticmethod
     def _read_runs(dataset: h5py.Dataset, out: np.ndarray, slots, rows) -> None:
@@ -374,5 +405,5 @@ class DomainImages:
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state["_handles"], state["_raw"] = {}, {}
+        state["_handles"], state["_raw"], state["_run_buffer"] = {}, {}, None
         return state

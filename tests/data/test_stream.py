@@ -12,7 +12,7 @@ import torch
 from data_prep.cli import splits_main
 from data_prep.manifest import write_manifest
 from fixclr.config import DEFAULTS, resolve
-from fixclr.data import DomainImages
+from fixclr.data import DomainImages, hdf5
 from fixclr.data.loader import StepSampler, load_fold
 from fixclr.data import stream as stream_module
 from fixclr.data.stream import MemoryBatches, StreamBatches, fold_image_bytes, memory_budgets, mode_for
@@ -29,16 +29,21 @@ def fold_cfg(prepared_demo, tmp_path) -> dict:
 
 
 @pytest.mark.parametrize("compression", ["none", "lzf"])  # raw: os.preadv at chunk offsets; lzf: h5py runs
-def test_read_rows_returns_requested_rows_in_request_order(prepared_demo, prep, tmp_path, compression):
+def test_read_rows_returns_requested_rows_in_request_order(prepared_demo, prep, tmp_path, compression, monkeypatch):
     assert prep(prepared_demo.root, tmp_path, "--image-size", "32", "--shard-max-mb", "1",
                 "--compression", compression)[0] == 0
     write_manifest(tmp_path)
     images = DomainImages(tmp_path / "manifest.json", "color")
     assert len(images.files) > 1 and (images._direct(0) is not None) == (compression == "none")
     every, _ = images.read_all()
-    rows = [5, 3, 4, 6, 100, 0, 3, 7, len(images) - 1, 1, 400]  # runs, a duplicate, out of order, 2 shards
+    rows = [5, 3, 4, 6, 100, 0, 3, 7, len(images) - 1, 1, 400, *range(200, 211)]  # runs, a duplicate, out of order, 2 shards
     np.testing.assert_array_equal(images.read_rows(rows), every[rows])
     assert images.read_rows([]).shape == (0, 32, 32, 3)
+    monkeypatch.setattr(hdf5, "RUN_BYTES", 4 * 32 * 32 * 3)  # runs of consecutive rows split every 4 rows
+    channels_first = np.zeros((len(rows) + 1, 3, 32, 32), dtype=np.uint8)  # rows land channels-first, as in PooledRows
+    images.read_into(rows, channels_first.transpose(0, 2, 3, 1), np.arange(1, len(rows) + 1))
+    np.testing.assert_array_equal(channels_first[1:], every[rows].transpose(0, 3, 1, 2))
+    assert not channels_first[0].any()
 
 
 def test_stream_mode_keeps_no_image_in_memory_and_auto_picks_memory_for_the_demo(fold_cfg, capsys):
