@@ -2,9 +2,9 @@
 
 Each fold runs as ``fixclr train`` in its own process under ``/usr/bin/time -v`` (peak RSS). The
 start-up time is process start to the first training step, for stream mode with a valid verify
-stamp and without one (every shard hashed). The stream folds use ``data_mode: auto`` with a
-``data_memory_fraction`` below the fold's size, so they also show auto choosing stream. By default a
-fold stops after its training steps, before the final evaluation (``--stop none`` runs it whole).
+stamp and without one (every shard hashed). A third fold per dataset runs at the shipped defaults
+(``data_mode: auto``, no override) up to its first step, to show what auto picks there. By default
+a fold stops after its training steps, before the final evaluation (``--stop none`` runs it whole).
 
     .venv/bin/python benchmarks/rehearse_stream.py --dataset SMALL_SHARDS --dataset LARGE_SHARDS
         (each a folder with manifest.json and split.json, e.g. from benchmarks/domainnet_like.py,
@@ -85,8 +85,6 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--stop", choices=("first-step", "trained", "none"), default="trained",
                         help="end the measured folds before the final evaluation (default) or run them whole")
-    parser.add_argument("--stream-fraction", type=float, default=0.01,
-                        help="data_memory_fraction of the auto (stream) folds: below the folds' share")
     args = parser.parse_args()
     if args.child:
         return child(args.child, args.stop)
@@ -95,10 +93,11 @@ def main() -> None:
         tmp = Path(tmp)
         for shards in args.dataset:
             verify_dataset(shards / "manifest.json")
-            stream = {"data_mode": "auto", "data_memory_fraction": args.stream_fraction, "num_workers": 1}
+            stream = {"data_mode": "stream", "num_workers": 1}
             row = {"dataset": shards.name, "images_mb": image_mb(shards),
                    "memory": run(shards, f"{shards.name}-memory", {"data_mode": "memory"}, tmp, args.stop),
-                   "stream": run(shards, f"{shards.name}-stream", stream, tmp, args.stop)}
+                   "stream": run(shards, f"{shards.name}-stream", stream, tmp, args.stop),
+                   "auto": run(shards, f"{shards.name}-auto", {}, tmp, "first-step")}
             stamp_path(shards / "manifest.json").unlink()
             row["stream_no_stamp"] = run(shards, f"{shards.name}-nostamp", stream, tmp, "first-step")
             verify_dataset(shards / "manifest.json")
@@ -107,7 +106,7 @@ def main() -> None:
     print(f"\nResNet-18 224x224 FixMatch fold, 3 steps, batch 5 + 5 unlabeled, eval batch 64, stop: {args.stop}:")
     for row in rows:
         print(f"  {row['dataset']}: {row['images_mb']:.0f} MiB of images")
-        for mode in ("memory", "stream", "stream_no_stamp"):
+        for mode in ("memory", "stream", "auto", "stream_no_stamp"):
             r = row[mode]
             print(f"    {mode:<16} peak RSS {r['peak_rss_mb']:7.0f} MB  start-up {r['startup_s']:6.1f} s  ({r['data']})")
     if len(rows) == 2:
@@ -116,7 +115,7 @@ def main() -> None:
         for mode in ("memory", "stream"):
             grew = large[mode]["peak_rss_mb"] - small[mode]["peak_rss_mb"]
             print(f"  {mode}: peak RSS +{grew:.0f} MB for +{added:.0f} MiB of images ({grew / added:.2f} of the added bytes)")
-        for mode in ("stream", "stream_no_stamp"):
+        for mode in ("memory", "stream", "stream_no_stamp"):
             print(f"  {mode}: start-up x{large[mode]['startup_s'] / small[mode]['startup_s']:.2f} for 4x the images")
 
 
