@@ -28,9 +28,6 @@ from fixclr.hparams import searched_values
 from fixclr.io import append_text, atomic_write_json, atomic_write_text
 from fixclr.run_lock import run_folder_lock
 
-LOSS_KEYS = ("loss", "loss_labeled", "loss_unlabeled", "loss_fixclr")
-
-
 def git_commit() -> str | None:
     """The commit of the fixclr checkout, or None outside a git checkout."""
     try:
@@ -49,11 +46,13 @@ def variant_name(cfg: dict) -> str:
 
 def evaluation_record(trainer, sums: dict, steps: int, train_s: float) -> dict:
     """One metrics.jsonl line: means of the step figures since the last evaluation, and accuracies."""
+    from fixclr.engine import StepLosses
+
     unlabeled, masked = sums["unlabeled"], sums["masked"]
     return {
         "step": trainer.step,
         "lr": trainer.scheduler.get_last_lr()[0],
-        **{key: sums[key] / steps for key in LOSS_KEYS},
+        **{key: sums[key] / steps for key in StepLosses._fields},
         "fixclr_lambda": trainer.fixclr_weight(trainer.step - 1) if trainer.cfg["regularizer"] == "fixclr" else 0.0,
         "unlabeled_weight": trainer.unlabeled_weight(trainer.step - 1) if trainer.method.uses_unlabeled else 0.0,
         **trainer.evaluate(),
