@@ -24,6 +24,7 @@ import yaml
 from fixclr import config as fold_config
 from fixclr.checkpoint import input_changes, input_hashes, load_checkpoint, save_checkpoint, set_rng_state
 from fixclr.distributed import env_rank_info, rank, setup, teardown, world_size
+from fixclr.errors import ArgumentParser
 from fixclr.hparams import searched_values
 from fixclr.io import append_text, atomic_write_json, atomic_write_text
 from fixclr.run_lock import run_folder_lock
@@ -221,7 +222,7 @@ def planned_for_slurm_but_outside(config_path: str) -> str:
 
 def main(argv: list[str]) -> int:
     """``fixclr train --config FILE [key=value ...]``."""
-    parser = argparse.ArgumentParser(prog="fixclr train", description="Train and evaluate one LODO fold.")
+    parser = ArgumentParser(prog="fixclr train", description="Train and evaluate one LODO fold.")
     parser.add_argument("--config", required=True, help="config file: plain training keys, or a fold.yaml with a train: section")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="override a config key (dotted for nested keys)")
     args = parser.parse_args(argv)
