@@ -164,14 +164,22 @@ def summarize_selected(selected: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def summarize(folds: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std and count over seeds per (experiment, target domain), and per experiment an ``avg``
-    row: the mean over target domains of each seed that has every target, then mean/std over seeds."""
-    per_target = _mean_std_count(folds, GROUP_COLUMNS + ["target_domain"])
+def seed_averages(folds: pd.DataFrame, columns: list[str] = ACCURACY_COLUMNS) -> pd.DataFrame:
+    """Per experiment (``GROUP_COLUMNS``) and seed: the mean of each of ``columns`` over the target
+    domains, for the seeds that have every target domain of their experiment (the others are left
+    out). The one definition of a seed's LODO average: ``summarize``'s avg rows and the results page
+    (fixclr.results.page) both take it from here."""
     targets = folds.groupby(GROUP_COLUMNS, dropna=False)["target_domain"].transform("nunique")
     per_seed = folds.assign(n_targets=targets).groupby(GROUP_COLUMNS + ["seed"], dropna=False)
-    seed_means = per_seed[ACCURACY_COLUMNS].mean()[per_seed.size() == per_seed["n_targets"].first()]
-    average = _mean_std_count(seed_means.reset_index(), GROUP_COLUMNS).assign(target_domain=AVERAGE_TARGET)
+    means = per_seed[columns].mean()[per_seed.size() == per_seed["n_targets"].first()]
+    return means.reset_index()
+
+
+def summarize(folds: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std and count over seeds per (experiment, target domain), and per experiment an ``avg``
+    row: mean/std over seeds of ``seed_averages``."""
+    per_target = _mean_std_count(folds, GROUP_COLUMNS + ["target_domain"])
+    average = _mean_std_count(seed_averages(folds), GROUP_COLUMNS).assign(target_domain=AVERAGE_TARGET)
     summary = pd.concat([per_target, average[per_target.columns]], ignore_index=True)
     return summary.sort_values(GROUP_COLUMNS + ["target_domain"], ignore_index=True)
 
