@@ -28,6 +28,7 @@ from fixclr.errors import ArgumentParser
 from fixclr.hparams import searched_values
 from fixclr.io import append_text, atomic_write_json, atomic_write_text
 from fixclr.run_lock import run_folder_lock
+from fixclr.variant import RESULT_FORMAT, fold_variant
 
 def git_commit() -> str | None:
     """The commit of the fixclr checkout, or None outside a git checkout."""
@@ -36,13 +37,6 @@ def git_commit() -> str | None:
                               text=True, check=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def variant_name(cfg: dict) -> str:
-    """``variant`` of the config, else ``<method>`` or ``<method>+<regularizer>``."""
-    if cfg["variant"]:
-        return cfg["variant"]
-    return cfg["method"] + ("" if cfg["regularizer"] == "none" else f"+{cfg['regularizer']}")
 
 
 def evaluation_record(trainer, sums: dict, steps: int, train_s: float) -> dict:
@@ -71,13 +65,14 @@ def summarize(cfg: dict, trainer, history: list[dict], wall_s: float, train_s: f
     best_val = max(history, key=lambda r: r["val_acc_mean"])  # earliest among ties
     oracle = max(history, key=lambda r: r["target_acc"])
     return {
+        "result_format": RESULT_FORMAT,
         "dataset": data.dataset,
         "target_domain": data.target_domain,
         "source_domains": data.source_domains,
         "ssl_method": cfg["method"],
         "regularizer": cfg["regularizer"],
         "regularizer_settings": dict(cfg["fixclr"]) if cfg["regularizer"] == "fixclr" else {},
-        "variant": variant_name(cfg),
+        "variant": fold_variant(cfg),
         "backbone": cfg["backbone"],
         "pretrained": cfg["pretrained"],
         "labels_per_class": data.labels_per_class,

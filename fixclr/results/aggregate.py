@@ -54,7 +54,8 @@ def _fold_row(result_path: Path, runs_dir: Path) -> dict:
         result = json.loads(result_path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ResultError(f"{result_path}: unreadable result.json: {error}") from None
-    expected = [c for c in IDENTITY_COLUMNS + ACCURACY_COLUMNS + RUN_COLUMNS if c != "variant"]
+    legacy = result.get("result_format", 1) < 2
+    expected = [c for c in IDENTITY_COLUMNS + ACCURACY_COLUMNS + RUN_COLUMNS if not (legacy and c == "variant")]
     missing = [key for key in expected if key not in result]
     if missing:
         raise ResultError(f"{result_path}: result.json lacks {', '.join(missing)}")
@@ -62,10 +63,18 @@ def _fold_row(result_path: Path, runs_dir: Path) -> dict:
     row["source_domains"] = ",".join(result["source_domains"])
     row["regularizer_settings"] = json.dumps(result["regularizer_settings"] or {}, sort_keys=True)
     row["fold_id"] = fold_id(result_path.parent, runs_dir)
-    row["variant"] = row["fold_id"].split("/")[2]  # the sweep's variant folder, incl. an ablation tag
+    if legacy:
+        row["variant"] = legacy_variant(row["fold_id"])
     row.update(trial=result.get("trial", 0), trials=result.get("trials", 1),
                hparams=json.dumps(result.get("hparams") or {}, sort_keys=True))
     return row
+
+
+def legacy_variant(fold: str) -> str:
+    """LEGACY, for result.json files without ``result_format`` (written before it was 2): their
+    ``variant`` lacks the sweep's tag, so the variant is the run folder's variant level
+    (<dataset>/<backbone>/<variant>/...). Every newer result.json names its variant itself."""
+    return fold.split("/")[2]
 
 
 def collect_folds(runs_dir: str | Path) -> pd.DataFrame:
