@@ -17,7 +17,6 @@ re-attaches.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import fcntl
 import hashlib

@@ -62,14 +62,15 @@ class PseudoLabelCounts(NamedTuple):
 
 
 class StepFigures(NamedTuple):
-    """What ``Trainer.train_step`` returns: its losses and pseudo-label counts, 0-d tensors on the device."""
+    """What ``Trainer.train_step`` returns: its losses and pseudo-label counts, detached 0-d tensors
+    left on the device (reading one is a host sync)."""
 
     losses: StepLosses
     counts: PseudoLabelCounts
 
     def stacked(self) -> torch.Tensor:
         """The figures as one float64 vector, in the order of ``FIGURE_NAMES``."""
-        return torch.stack([*self.losses, *self.counts]).detach().double()
+        return torch.stack([*self.losses, *self.counts]).double()
 
 
 FIGURE_NAMES = StepLosses._fields + PseudoLabelCounts._fields  # the keys of ``Trainer.step_figures``
@@ -229,8 +230,8 @@ class Trainer:
         self.scheduler.step()
         self._update_ema()
         self.step += 1
-        losses = StepLosses(*(value / world_size() for value in (loss, loss_labeled, loss_unlabeled, loss_fixclr)))
-        figures = StepFigures(losses, counts)
+        losses = StepLosses(*(value.detach() / world_size() for value in (loss, loss_labeled, loss_unlabeled, loss_fixclr)))
+        figures = StepFigures(losses, PseudoLabelCounts(*(count.detach() for count in counts)))
         self._record(step, figures)
         return figures
 

@@ -10,7 +10,6 @@ Under DDP (torchrun or SLURM environment) every rank trains, only rank 0 writes 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess

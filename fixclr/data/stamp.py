@@ -10,7 +10,6 @@ refused with ShardIntegrityError naming the shard.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys

@@ -8,7 +8,6 @@ config, else torch's hub cache (``$TORCH_HOME/hub/checkpoints/<torchvision file 
 
 from __future__ import annotations
 
-import argparse
 import io
 from pathlib import Path
 
