@@ -29,8 +29,7 @@ results-page: venv
 	snakemake --cores $(CORES) --configfile config/ablation.yaml --config results_dir=results/ablation
 	snakemake --cores $(CORES) --configfile config/many_domains.yaml --config results_dir=results/many_domains
 	snakemake --cores $(CORES) --configfile config/search.yaml --config results_dir=results/search
-	fixclr report --page docs/results.md --grid results/grid --ablation results/ablation \
-	  --many results/many_domains --search results/search --command "make results-page"
+	fixclr report --page docs/results.md --spec config/results_page.yaml --command "make results-page"
 
 ## Every test, with the dev SLURM cluster started first (installs its Debian packages as root).
 test: venv cluster-up

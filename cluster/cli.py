@@ -9,11 +9,12 @@ from pathlib import Path
 from cluster.folds import LaunchTarget, read_fold, target_from_spec
 from cluster.launcher import submit
 from cluster.status import STATES, fold_statuses, tail_lines
+from fixclr.errors import ArgumentParser
 
 
 def submit_main(argv: list[str]) -> int:
     """``fixclr submit FOLD_YAML... [--wait]``."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="fixclr submit",
         description="Launch folds: skip done ones, re-attach to pending/running jobs, (re)submit the rest "
                     "(SLURM via submitit, or local processes, per the spec's launch.cluster).")
@@ -82,7 +83,7 @@ def format_table(statuses, base: Path | None = None) -> list[str]:
 
 def status_main(argv: list[str]) -> int:
     """``fixclr status (--sweep CONFIG | FOLD_YAML...)``."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="fixclr status",
         description="State of every fold: done / running / pending / failed (with SLURM's reason and the "
                     "log's last lines, grouped by reason) / not started; the counts come last.")
@@ -98,7 +99,7 @@ def status_main(argv: list[str]) -> int:
 
 def resubmit_main(argv: list[str]) -> int:
     """``fixclr resubmit (--sweep CONFIG | FOLD_YAML...) --failed [--missing] [--wait]``."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="fixclr resubmit",
         description="Resubmit the failed folds (and with --missing the never-started ones); they resume "
                     "from their checkpoints.")

@@ -17,7 +17,6 @@ re-attaches.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import fcntl
 import hashlib
@@ -33,6 +32,7 @@ from cluster.folds import LaunchTarget, locked, read_fold
 from cluster.launcher import SubmissionError, submit_slurm
 from cluster.slurm import SlurmQueryError
 from cluster.status import failure_report, fold_statuses
+from fixclr.errors import ArgumentParser, run_main
 from fixclr.io import atomic_write_json, atomic_write_text
 
 WATCH_DIR = "watch"
@@ -190,10 +190,10 @@ def run(folder: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     """``python -m cluster.poller SUBMITIT_FOLDER``: run the folder's poller (it exits at once when
     another one runs)."""
-    parser = argparse.ArgumentParser(prog="python -m cluster.poller", description=main.__doc__)
+    parser = ArgumentParser(prog="python -m cluster.poller", description=main.__doc__)
     parser.add_argument("folder", type=Path, help="a sweep's submitit folder")
     return run(parser.parse_args(argv).folder.resolve())
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main("python -m cluster.poller", main, sys.argv[1:]))

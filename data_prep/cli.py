@@ -11,6 +11,7 @@ import sys
 
 from data_prep.errors import DataPrepError
 from data_prep.presets import DEMO_DOMAINS, PRESETS
+from fixclr.errors import ArgumentParser
 
 
 def _image_size(text: str) -> tuple[int, int]:
@@ -34,7 +35,7 @@ def demo_main(argv: list[str]) -> int:
     """Generate the digits-dg-mini image folder."""
     from data_prep.demo import STYLES, generate
 
-    parser = argparse.ArgumentParser(prog="fixclr demo-data", description="Generate the digits-dg-mini image folder.")
+    parser = ArgumentParser(prog="fixclr demo-data", description="Generate the digits-dg-mini image folder.")
     parser.add_argument("--out", required=True, help="folder to write ROOT/<domain>/<digit>/<n>.png into")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--domains", default=",".join(DEMO_DOMAINS),
@@ -52,7 +53,7 @@ def prep_main(argv: list[str]) -> int:
     from data_prep.layout import scan_layout
     from data_prep.shards import COMPRESSIONS, STORAGES
 
-    parser = argparse.ArgumentParser(prog="fixclr prep", description="Ingest ROOT/<domain>/<class>/<image> into HDF5.")
+    parser = ArgumentParser(prog="fixclr prep", description="Ingest ROOT/<domain>/<class>/<image> into HDF5.")
     parser.add_argument("--root", required=True, help="dataset root folder")
     parser.add_argument("--dataset", required=True, help="dataset name recorded in shards and manifest")
     parser.add_argument("--out", required=True, help="shard folder, e.g. results/shards/NAME")
@@ -105,7 +106,7 @@ def manifest_main(argv: list[str]) -> int:
     """Merge ``<out>/<domain>.json`` records into ``<out>/manifest.json``."""
     from data_prep.manifest import write_manifest
 
-    parser = argparse.ArgumentParser(prog="fixclr manifest", description="Merge ingest records into manifest.json.")
+    parser = ArgumentParser(prog="fixclr manifest", description="Merge ingest records into manifest.json.")
     parser.add_argument("--out", required=True, help="shard folder written by 'fixclr prep'")
     args = parser.parse_args(argv)
     path = write_manifest(args.out)
@@ -117,7 +118,7 @@ def splits_main(argv: list[str]) -> int:
     """Write a labeled / unlabeled / validation split file."""
     from data_prep.splits import write_split
 
-    parser = argparse.ArgumentParser(prog="fixclr splits", description="Write a label split file.")
+    parser = ArgumentParser(prog="fixclr splits", description="Write a label split file.")
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--labels-per-class", type=_positive_int, required=True)

@@ -2,7 +2,7 @@
 
 Each subcommand is a function ``main(argv: list[str]) -> int`` in the module that owns it,
 imported only when called, so ``fixclr prep`` never imports torch. Every command's user errors
-take the one path of ``run_command`` (see fixclr/errors.py).
+take the one path of ``fixclr.errors.run_main``, a bad command line too (``fixclr.errors.ArgumentParser``).
 """
 
 from __future__ import annotations
@@ -44,25 +44,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"fixclr: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        print(f"fixclr: error: unknown command {name!r} (see 'fixclr --help')", file=sys.stderr)
         return 2
     return run_command(name, rest)
 
 
 def run_command(name: str, argv: list[str]) -> int:
-    """Run subcommand ``name``; a user error becomes one line on stderr and exit status 2."""
-    from fixclr.errors import EXIT_USER_ERROR, user_error_message
+    """Run subcommand ``name`` through the one error path (fixclr.errors.run_main)."""
+    from fixclr.errors import run_main
 
-    module_name, func_name = COMMANDS[name][0].split(":")
-    try:
-        func = getattr(importlib.import_module(module_name), func_name)
-        return int(func(argv) or 0)
-    except Exception as error:  # noqa: BLE001 - re-raised unless it is the user's to fix
-        message = user_error_message(error)
-        if message is None:
-            raise
-        print(f"fixclr {name}: error: {message}", file=sys.stderr)
-        return EXIT_USER_ERROR
+    def call(args: list[str]) -> int | None:
+        module_name, func_name = COMMANDS[name][0].split(":")
+        return getattr(importlib.import_module(module_name), func_name)(args)
+
+    return run_main(f"fixclr {name}", call, argv)
 
 
 if __name__ == "__main__":

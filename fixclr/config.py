@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
                   "dist_align_init": "batch"},  # batch: first batch's mean (USB) | uniform: 1/C
     "defixmatch": {"labeled_strong_weight": 0.5},  # supervised CE = (1 - w) weak + w strong view (paper: 1/2)
     "debiaspl": {"tau": 0.4, "ema_decay": 0.999},  # debiasing strength (paper: 0.4), EMA decay of the class marginal
-    "variant": None,  # name of the variant in results tables; default <method>[+<regularizer>]
+    "variant": None,  # the variant's name (fixclr/variant.py), set by the sweep; default <method>[+<regularizer>]
     "backbone": "cnn",  # cnn | resnet18 | resnet50 | timm:<model> (optional dependency timm)
     "width": 16,  # channels of the small CNN's first stage
     "pretrained": False,  # ImageNet weights (ResNets), from `weights` or torch's cache

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -38,9 +39,41 @@ from fixclr.methods import METHODS
 from fixclr.models import at_least_float32, build_model
 from fixclr.precision import autocast, cuda_has_bf16, grad_scaler, maybe_compile, select_precision, set_tf32
 
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet statistics, for every backbone
-STEP_STATS = ("loss", "loss_labeled", "loss_unlabeled", "loss_fixclr", "unlabeled", "masked", "masked_correct", "correct")
 NO_BAD_STEP = 2**62  # the device-side record of the first non-finite step while there is none
+
+
+class StepLosses(NamedTuple):
+    """The losses of one step (metrics.jsonl's names): the total and its three terms, unweighted."""
+
+    loss: torch.Tensor
+    loss_labeled: torch.Tensor
+    loss_unlabeled: torch.Tensor
+    loss_fixclr: torch.Tensor
+
+
+class PseudoLabelCounts(NamedTuple):
+    """Counts over one step's unlabeled batch: images, trusted (masked) pseudo-labels, and correct
+    pseudo-labels among the trusted ones and among all (zeros for a method without unlabeled data)."""
+
+    unlabeled: torch.Tensor
+    masked: torch.Tensor
+    masked_correct: torch.Tensor
+    correct: torch.Tensor
+
+
+class StepFigures(NamedTuple):
+    """What ``Trainer.train_step`` returns: its losses and pseudo-label counts, detached 0-d tensors
+    left on the device (reading one is a host sync)."""
+
+    losses: StepLosses
+    counts: PseudoLabelCounts
+
+    def stacked(self) -> torch.Tensor:
+        """The figures as one float64 vector, in the order of ``FIGURE_NAMES``."""
+        return torch.stack([*self.losses, *self.counts]).double()
+
+
+FIGURE_NAMES = StepLosses._fields + PseudoLabelCounts._fields  # the keys of ``Trainer.step_figures``
 
 
 class NonFiniteLossError(UserError, FloatingPointError):
@@ -98,15 +131,15 @@ class Trainer:
                                    rank(), world_size(), unlabeled_sizes=data.unlabeled_sizes if cfg["unlabeled_balanced"] else None)
         self.batches = batch_source(cfg, data, self.sampler, device)  # uint8 batches from memory or the shards
         size = data.image_size
-        self.weak = Augmenter("weak", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD, padding=cfg["crop_padding"])
-        self.strong = Augmenter("strong", flip=cfg["flip"], image_size=size, mean=MEAN, std=STD, padding=cfg["crop_padding"])
-        self.plain = Augmenter("none", flip=False, image_size=size, mean=MEAN, std=STD)  # evaluation
+        self.weak = Augmenter("weak", flip=cfg["flip"], image_size=size, padding=cfg["crop_padding"])
+        self.strong = Augmenter("strong", flip=cfg["flip"], image_size=size, padding=cfg["crop_padding"])
+        self.plain = Augmenter("none", flip=False, image_size=size)  # evaluation; all normalise with ImageNet's statistics
         self.autocast = autocast(self.precision, device)
         self.scaler = grad_scaler(self.precision, device)  # fp16 only; the fused SGD keeps its inf check on the device
         self.step = 0
-        self.figure_sums = torch.zeros(len(STEP_STATS), dtype=torch.float64, device=device)  # since step_figures
+        self.figure_sums = torch.zeros(len(FIGURE_NAMES), dtype=torch.float64, device=device)  # since step_figures
         self.first_bad_step = torch.tensor(NO_BAD_STEP, device=device)
-        self.bad_figures = torch.zeros(4, dtype=torch.float64, device=device)  # the losses at first_bad_step
+        self.bad_figures = torch.zeros(len(StepLosses._fields), dtype=torch.float64, device=device)  # the losses at first_bad_step
 
     # ----- state (everything exact resume needs besides the global RNGs) -----
     def state_dict(self) -> dict:
@@ -149,8 +182,9 @@ class Trainer:
         """Images forwarded per step over all ranks."""
         return self.sampler.batch_size * (1 + self.method.uses_labeled_strong) + 2 * self.sampler.unlabeled_batch
 
-    def train_step(self) -> None:
-        """One optimisation step at ``self.step``; its losses and pseudo-label counts are added to ``figure_sums``."""
+    def train_step(self) -> StepFigures:
+        """One optimisation step at ``self.step``; its figures (on the device, not synchronised) are
+        added to ``figure_sums`` and returned."""
         step, data = self.step, self.data
         batch, labeled, unlabeled = self.batches.step(step)  # this rank's slice and its uint8 images
         targets = data.labeled.labels[batch.labeled_index]
@@ -168,7 +202,7 @@ class Trainer:
         logits_labeled_strong = logits[n_lab + 2 * n_unl:] if self.method.uses_labeled_strong else None
         loss_labeled, labeled_term = self.method.labeled_losses(logits[:n_lab], logits_labeled_strong, targets, step)
         loss_unlabeled, loss_fixclr, extra = zero, zero, None
-        stats = dict.fromkeys(STEP_STATS[4:], zero)
+        counts = PseudoLabelCounts(zero, zero, zero, zero)
         embedded = (z[:n_lab], targets, torch.ones_like(targets, dtype=torch.bool)) if z is not None else None
         if self.method.uses_unlabeled:
             logits_weak, logits_strong = logits[n_lab:n_lab + n_unl], logits[n_lab + n_unl:n_lab + 2 * n_unl]
@@ -178,8 +212,8 @@ class Trainer:
                 loss_unlabeled = loss_unlabeled + labeled_term
             extra = self.method.extra_loss(logits_strong, pseudo)
             correct = pseudo.labels == data.unlabeled.labels[batch.unlabeled_index]
-            stats = {"unlabeled": zero + n_unl, "masked": pseudo.mask.sum(), "masked_correct": (correct & pseudo.mask).sum(),
-                     "correct": correct.sum()}
+            counts = PseudoLabelCounts(unlabeled=zero + n_unl, masked=pseudo.mask.sum(),
+                                       masked_correct=(correct & pseudo.mask).sum(), correct=correct.sum())
             if z is not None:
                 embedded = self._with_unlabeled(embedded, z[n_lab:n_lab + n_unl], z[n_lab + n_unl:n_lab + 2 * n_unl], pseudo)
         if embedded is not None:
@@ -196,16 +230,18 @@ class Trainer:
         self.scheduler.step()
         self._update_ema()
         self.step += 1
-        figures = torch.stack([loss / world_size(), loss_labeled / world_size(), loss_unlabeled / world_size(),
-                               loss_fixclr / world_size(), *(stats[k] for k in STEP_STATS[4:])]).detach().double()
+        losses = StepLosses(*(value.detach() / world_size() for value in (loss, loss_labeled, loss_unlabeled, loss_fixclr)))
+        figures = StepFigures(losses, PseudoLabelCounts(*(count.detach() for count in counts)))
         self._record(step, figures)
+        return figures
 
     @torch.no_grad()
-    def _record(self, step: int, figures: torch.Tensor) -> None:
+    def _record(self, step: int, figures: StepFigures) -> None:
         """Add a step's figures to ``figure_sums``; remember the first step with a non-finite loss (on the device)."""
-        self.figure_sums += figures
-        newly_bad = ~torch.isfinite(figures[0]) & (self.first_bad_step == NO_BAD_STEP)
-        self.bad_figures = torch.where(newly_bad, figures[:4], self.bad_figures)
+        stacked = figures.stacked()
+        self.figure_sums += stacked
+        newly_bad = ~torch.isfinite(stacked[0]) & (self.first_bad_step == NO_BAD_STEP)
+        self.bad_figures = torch.where(newly_bad, stacked[:len(StepLosses._fields)], self.bad_figures)
         self.first_bad_step = torch.where(newly_bad, step, self.first_bad_step)
 
     def check_finite(self) -> None:
@@ -213,18 +249,17 @@ class Trainer:
         first_bad = all_reduce_min(self.first_bad_step)
         if first_bad.item() == NO_BAD_STEP:
             return
-        loss, labeled, unlabeled, fixclr = all_reduce_sum(
-            torch.where(self.first_bad_step == first_bad, self.bad_figures, 0.0)).tolist()
+        bad = StepLosses(*all_reduce_sum(torch.where(self.first_bad_step == first_bad, self.bad_figures, 0.0)).tolist())
         raise NonFiniteLossError(
-            f"non-finite training loss at step {first_bad.item()}: loss={loss}, labeled={labeled}, "
-            f"unlabeled={unlabeled}, fixclr={fixclr} (lower lr or check the data)")
+            f"non-finite training loss at step {first_bad.item()}: loss={bad.loss}, labeled={bad.loss_labeled}, "
+            f"unlabeled={bad.loss_unlabeled}, fixclr={bad.loss_fixclr} (lower lr or check the data)")
 
     def step_figures(self) -> dict[str, float]:
         """Sums over ranks and steps of the step figures since the last call (after ``check_finite``)."""
         self.check_finite()
         sums = all_reduce_sum(self.figure_sums).tolist()
         self.figure_sums.zero_()
-        return dict(zip(STEP_STATS, sums))
+        return dict(zip(FIGURE_NAMES, sums))
 
     def _with_unlabeled(self, embedded: tuple, z_weak: torch.Tensor, z_strong: torch.Tensor, pseudo) -> tuple:
         """FixCLR inputs extended with the unlabeled view ``fixclr.views``, its pseudo-labels and validity."""

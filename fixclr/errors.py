@@ -1,15 +1,19 @@
-"""The one error path of every ``fixclr`` command (no torch import).
+"""The one error path of every ``fixclr`` command and ``python -m`` entry point (no torch import).
 
 A user's mistake (bad input, config, layout, options, a full disk) raises a ``UserError``
-subclass whose message names the file or key and says what to do; ``fixclr.cli`` prints it as
-the single line ``fixclr COMMAND: error: MESSAGE`` and exits with status 2. Any other exception
-is a bug and keeps its traceback.
+subclass whose message names the file or key and says what to do; ``run_main`` prints it as the
+single line ``fixclr COMMAND: error: MESSAGE`` and exits with status 2. A bad command line is one
+too: the commands' ``ArgumentParser`` raises ``UsageError`` instead of printing its usage. Any other
+exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
+import sys
+from collections.abc import Callable
 
 EXIT_USER_ERROR = 2
 
@@ -29,6 +33,18 @@ _OS_ADVICE = {
 
 class UserError(Exception):
     """Bad input or setup; the message names the offending file, folder or key and what to do."""
+
+
+class UsageError(UserError):
+    """A bad command line: an unknown or missing option, or a value its type refuses."""
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """The commands' argument parser: a bad command line raises UsageError (one line through
+    ``run_main``) instead of printing the usage and exiting; ``--help`` is unchanged."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 def os_error_message(error: OSError) -> str | None:
@@ -58,3 +74,16 @@ def user_error_message(error: BaseException) -> str | None:
     if isinstance(error, OSError):
         return os_error_message(error)
     return None
+
+
+def run_main(prog: str, main: Callable[[list[str]], int | None], argv: list[str]) -> int:
+    """``main(argv)``'s exit status; a user error instead prints ``PROG: error: MESSAGE`` on stderr
+    (one line) and gives EXIT_USER_ERROR. Every other exception propagates with its traceback."""
+    try:
+        return int(main(argv) or 0)
+    except Exception as error:  # noqa: BLE001 - re-raised unless it is the user's to fix
+        message = user_error_message(error)
+        if message is None:
+            raise
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR

@@ -10,7 +10,6 @@ Under DDP (torchrun or SLURM environment) every rank trains, only rank 0 writes 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -24,12 +23,11 @@ import yaml
 from fixclr import config as fold_config
 from fixclr.checkpoint import input_changes, input_hashes, load_checkpoint, save_checkpoint, set_rng_state
 from fixclr.distributed import env_rank_info, rank, setup, teardown, world_size
+from fixclr.errors import ArgumentParser
 from fixclr.hparams import searched_values
 from fixclr.io import append_text, atomic_write_json, atomic_write_text
 from fixclr.run_lock import run_folder_lock
-
-LOSS_KEYS = ("loss", "loss_labeled", "loss_unlabeled", "loss_fixclr")
-
+from fixclr.variant import RESULT_FORMAT, fold_variant
 
 def git_commit() -> str | None:
     """The commit of the fixclr checkout, or None outside a git checkout."""
@@ -40,20 +38,15 @@ def git_commit() -> str | None:
         return None
 
 
-def variant_name(cfg: dict) -> str:
-    """``variant`` of the config, else ``<method>`` or ``<method>+<regularizer>``."""
-    if cfg["variant"]:
-        return cfg["variant"]
-    return cfg["method"] + ("" if cfg["regularizer"] == "none" else f"+{cfg['regularizer']}")
-
-
 def evaluation_record(trainer, sums: dict, steps: int, train_s: float) -> dict:
     """One metrics.jsonl line: means of the step figures since the last evaluation, and accuracies."""
+    from fixclr.engine import StepLosses
+
     unlabeled, masked = sums["unlabeled"], sums["masked"]
     return {
         "step": trainer.step,
         "lr": trainer.scheduler.get_last_lr()[0],
-        **{key: sums[key] / steps for key in LOSS_KEYS},
+        **{key: sums[key] / steps for key in StepLosses._fields},
         "fixclr_lambda": trainer.fixclr_weight(trainer.step - 1) if trainer.cfg["regularizer"] == "fixclr" else 0.0,
         "unlabeled_weight": trainer.unlabeled_weight(trainer.step - 1) if trainer.method.uses_unlabeled else 0.0,
         **trainer.evaluate(),
@@ -71,13 +64,14 @@ def summarize(cfg: dict, trainer, history: list[dict], wall_s: float, train_s: f
     best_val = max(history, key=lambda r: r["val_acc_mean"])  # earliest among ties
     oracle = max(history, key=lambda r: r["target_acc"])
     return {
+        "result_format": RESULT_FORMAT,
         "dataset": data.dataset,
         "target_domain": data.target_domain,
         "source_domains": data.source_domains,
         "ssl_method": cfg["method"],
         "regularizer": cfg["regularizer"],
         "regularizer_settings": dict(cfg["fixclr"]) if cfg["regularizer"] == "fixclr" else {},
-        "variant": variant_name(cfg),
+        "variant": fold_variant(cfg),
         "backbone": cfg["backbone"],
         "pretrained": cfg["pretrained"],
         "labels_per_class": data.labels_per_class,
@@ -222,7 +216,7 @@ def planned_for_slurm_but_outside(config_path: str) -> str:
 
 def main(argv: list[str]) -> int:
     """``fixclr train --config FILE [key=value ...]``."""
-    parser = argparse.ArgumentParser(prog="fixclr train", description="Train and evaluate one LODO fold.")
+    parser = ArgumentParser(prog="fixclr train", description="Train and evaluate one LODO fold.")
     parser.add_argument("--config", required=True, help="config file: plain training keys, or a fold.yaml with a train: section")
     parser.add_argument("overrides", nargs="*", metavar="key=value", help="override a config key (dotted for nested keys)")
     args = parser.parse_args(argv)

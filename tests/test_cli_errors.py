@@ -1,5 +1,6 @@
 """Every bad input a user can give ends in one line ``fixclr COMMAND: error: ...`` naming the file or
-key, exit status 2 and no traceback (issue 11, items 5 and 6), through the real command line."""
+key, exit status 2 and no traceback (issue 11, items 5 and 6), a bad command line too (issue 15),
+through the real command line."""
 
 from __future__ import annotations
 
@@ -152,6 +153,11 @@ CASES = {
     "submit-missing-fold-yaml": (lambda fold, tmp_path: ["submit", str(tmp_path / "fold-nope.yaml")], "fold-nope.yaml"),
     "results-missing-tables": (lambda fold, tmp_path: ["results", "--tables", str(tmp_path / "tables")], "summary.parquet"),
     "report-missing-tables": (lambda fold, tmp_path: ["report", "--tables", str(tmp_path / "tables")], "summary.parquet"),
+    "option-missing": (lambda fold, tmp_path: ["train"], "the following arguments are required: --config"),
+    "option-not-an-int": (lambda fold, tmp_path: ["splits", "--manifest", "m.json", "--seed", "zero",
+                                                  "--labels-per-class", "5", "--out", "s.json"],
+                          "argument --seed: invalid int value: 'zero' (see 'fixclr splits --help')"),
+    "option-conflict": (lambda fold, tmp_path: ["submit", str(fold), "--wait", "--watch"], "give --wait or --watch"),
     "demo-data-unknown-style": (lambda fold, tmp_path: ["demo-data", "--out", str(tmp_path / "d"), "--domains", "sepia"],
                                 "sepia"),
 }
@@ -290,6 +296,14 @@ def test_disk_full_during_training_is_one_line_naming_the_file(small_disk, fold)
     assert "Traceback" not in run.stderr
     assert not (small_disk / "run" / "done").exists()
     assert not [p.name for p in (small_disk / "run").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_python_m_entry_points_take_the_same_path():
+    run = subprocess.run([sys.executable, "-m", "cluster.poller"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert run.returncode == 2 and run.stderr.strip() == (
+        "python -m cluster.poller: error: the following arguments are required: folder "
+        "(see 'python -m cluster.poller --help')")
 
 
 def test_an_unexpected_error_keeps_its_traceback(monkeypatch):

@@ -10,13 +10,13 @@ refused with ShardIntegrityError naming the shard.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
 from fixclr.data.hdf5 import _VERIFIED, ShardIntegrityError, check_shard_hash, load_manifest
+from fixclr.errors import ArgumentParser
 from fixclr.io import atomic_write_json, sha256_file
 
 STAMP_NAME = "verified.stamp"
@@ -98,7 +98,7 @@ def check_shards(manifest_path: str | os.PathLike, domains=None) -> dict:
 
 def main(argv: list[str]) -> int:
     """``fixclr verify MANIFEST``: hash every shard once and write the stamp fold starts trust."""
-    parser = argparse.ArgumentParser(prog="fixclr verify",
+    parser = ArgumentParser(prog="fixclr verify",
                                      description="Check every shard's sha256 and write the verified.stamp folds trust.")
     parser.add_argument("manifest", help="manifest.json written by 'fixclr manifest'")
     args = parser.parse_args(argv)

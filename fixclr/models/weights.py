@@ -8,13 +8,12 @@ config, else torch's hub cache (``$TORCH_HOME/hub/checkpoints/<torchvision file 
 
 from __future__ import annotations
 
-import argparse
 import io
 from pathlib import Path
 
 import torch
 
-from fixclr.errors import UserError
+from fixclr.errors import ArgumentParser, UserError
 from fixclr.io import atomic_write_bytes
 
 WEIGHT_ENUMS = {"resnet18": "ResNet18_Weights", "resnet50": "ResNet50_Weights"}
@@ -57,7 +56,7 @@ def main(argv: list[str]) -> int:
     """``fixclr weights --backbone NAME [--out PATH] [--source FILE]``: download ImageNet weights (needs internet)."""
     from fixclr.models import timm_backbones
 
-    parser = argparse.ArgumentParser(prog="fixclr weights", description=main.__doc__)
+    parser = ArgumentParser(prog="fixclr weights", description=main.__doc__)
     parser.add_argument("--backbone", required=True, help=f"{', '.join(sorted(WEIGHT_ENUMS))} or timm:<model>")
     parser.add_argument("--out", type=Path, help="file to write (default: torch's hub cache)")
     parser.add_argument("--source", type=Path, help="timm:<model> only: a timm checkpoint file already on this "

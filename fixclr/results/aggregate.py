@@ -54,7 +54,8 @@ def _fold_row(result_path: Path, runs_dir: Path) -> dict:
         result = json.loads(result_path.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ResultError(f"{result_path}: unreadable result.json: {error}") from None
-    expected = [c for c in IDENTITY_COLUMNS + ACCURACY_COLUMNS + RUN_COLUMNS if c != "variant"]
+    legacy = result.get("result_format", 1) < 2
+    expected = [c for c in IDENTITY_COLUMNS + ACCURACY_COLUMNS + RUN_COLUMNS if not (legacy and c == "variant")]
     missing = [key for key in expected if key not in result]
     if missing:
         raise ResultError(f"{result_path}: result.json lacks {', '.join(missing)}")
@@ -62,10 +63,18 @@ def _fold_row(result_path: Path, runs_dir: Path) -> dict:
     row["source_domains"] = ",".join(result["source_domains"])
     row["regularizer_settings"] = json.dumps(result["regularizer_settings"] or {}, sort_keys=True)
     row["fold_id"] = fold_id(result_path.parent, runs_dir)
-    row["variant"] = row["fold_id"].split("/")[2]  # the sweep's variant folder, incl. an ablation tag
+    if legacy:
+        row["variant"] = legacy_variant(row["fold_id"])
     row.update(trial=result.get("trial", 0), trials=result.get("trials", 1),
                hparams=json.dumps(result.get("hparams") or {}, sort_keys=True))
     return row
+
+
+def legacy_variant(fold: str) -> str:
+    """LEGACY, for result.json files without ``result_format`` (written before it was 2): their
+    ``variant`` lacks the sweep's tag, so the variant is the run folder's variant level
+    (<dataset>/<backbone>/<variant>/...). Every newer result.json names its variant itself."""
+    return fold.split("/")[2]
 
 
 def collect_folds(runs_dir: str | Path) -> pd.DataFrame:
@@ -164,14 +173,22 @@ def summarize_selected(selected: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def summarize(folds: pd.DataFrame) -> pd.DataFrame:
-    """Mean, std and count over seeds per (experiment, target domain), and per experiment an ``avg``
-    row: the mean over target domains of each seed that has every target, then mean/std over seeds."""
-    per_target = _mean_std_count(folds, GROUP_COLUMNS + ["target_domain"])
+def seed_averages(folds: pd.DataFrame, columns: list[str] = ACCURACY_COLUMNS) -> pd.DataFrame:
+    """Per experiment (``GROUP_COLUMNS``) and seed: the mean of each of ``columns`` over the target
+    domains, for the seeds that have every target domain of their experiment (the others are left
+    out). The one definition of a seed's LODO average: ``summarize``'s avg rows and the results page
+    (fixclr.results.page) both take it from here."""
     targets = folds.groupby(GROUP_COLUMNS, dropna=False)["target_domain"].transform("nunique")
     per_seed = folds.assign(n_targets=targets).groupby(GROUP_COLUMNS + ["seed"], dropna=False)
-    seed_means = per_seed[ACCURACY_COLUMNS].mean()[per_seed.size() == per_seed["n_targets"].first()]
-    average = _mean_std_count(seed_means.reset_index(), GROUP_COLUMNS).assign(target_domain=AVERAGE_TARGET)
+    means = per_seed[columns].mean()[per_seed.size() == per_seed["n_targets"].first()]
+    return means.reset_index()
+
+
+def summarize(folds: pd.DataFrame) -> pd.DataFrame:
+    """Mean, std and count over seeds per (experiment, target domain), and per experiment an ``avg``
+    row: mean/std over seeds of ``seed_averages``."""
+    per_target = _mean_std_count(folds, GROUP_COLUMNS + ["target_domain"])
+    average = _mean_std_count(seed_averages(folds), GROUP_COLUMNS).assign(target_domain=AVERAGE_TARGET)
     summary = pd.concat([per_target, average[per_target.columns]], ignore_index=True)
     return summary.sort_values(GROUP_COLUMNS + ["target_domain"], ignore_index=True)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from fixclr.errors import ArgumentParser
+
 DEFAULT_SWEEP = Path("config/config.yaml")
 
 
@@ -15,7 +17,7 @@ def aggregate_main(argv: list[str]) -> int:
     """Rebuild folds.parquet and summary.parquet from the run folders that have ``done``."""
     from fixclr.results.aggregate import write_tables
 
-    parser = argparse.ArgumentParser(prog="fixclr aggregate", description=aggregate_main.__doc__)
+    parser = ArgumentParser(prog="fixclr aggregate", description=aggregate_main.__doc__)
     parser.add_argument("--runs", default="results/runs", help="runs folder (default: %(default)s)")
     parser.add_argument("--out", default="results/tables", help="tables folder (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -66,7 +68,7 @@ def results_main(argv: list[str]) -> int:
     from fixclr.results.selection import RULES
     from fixclr.results.tables import FORMATS, METRIC_NAMES, format_table, paper_tables
 
-    parser = argparse.ArgumentParser(prog="fixclr results", description=results_main.__doc__)
+    parser = ArgumentParser(prog="fixclr results", description=results_main.__doc__)
     _add_sweep_options(parser)
     parser.add_argument("--dataset", help="only this dataset")
     parser.add_argument("--labels", type=int, help="only this label budget (labels per class)")
@@ -135,21 +137,27 @@ def _underfit_warning(tables: Path) -> list[str]:
 
 
 def _add_page_options(parser: argparse.ArgumentParser) -> None:
-    page = parser.add_argument_group("results page (docs/results.md) from the sweeps' results folders")
+    page = parser.add_argument_group("results page (e.g. docs/results.md) of several sweeps, laid out by a page spec")
     page.add_argument("--page", metavar="FILE", help="write the results page FILE (and results.png next to it) instead")
-    page.add_argument("--grid", metavar="RESULTS_DIR", help="results_dir of config/grid.yaml (required with --page)")
-    page.add_argument("--ablation", metavar="RESULTS_DIR", help="results_dir of config/ablation.yaml")
-    page.add_argument("--many", metavar="RESULTS_DIR", help="results_dir of config/many_domains.yaml")
-    page.add_argument("--search", metavar="RESULTS_DIR", help="results_dir of config/search.yaml (hyperparameter search)")
+    page.add_argument("--spec", metavar="SPEC", help="the page spec (required with --page), e.g. config/results_page.yaml")
+    page.add_argument("--results", metavar="NAME=DIR", action="append", default=[],
+                      help="results_dir of the spec's sweep NAME (repeatable; then only these sweeps are on the page; "
+                           "default: every sweep of the spec at its results_dir)")
     page.add_argument("--command", help="the command shown as reproducing the page (default: the snakemake runs and this report)")
 
 
 def _page_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from fixclr.results.page import write_results_page
 
-    if not args.grid:
-        parser.error("--page needs --grid RESULTS_DIR")
-    for path in write_results_page(args.page, args.grid, args.ablation, args.many, args.command, args.search):
+    if not args.spec:
+        parser.error("--page needs --spec SPEC")
+    results = {}
+    for text in args.results:
+        name, sep, folder = text.partition("=")
+        if not (sep and name and folder):
+            parser.error(f"--results {text}: expected NAME=DIR")
+        results[name] = folder
+    for path in write_results_page(args.page, args.spec, results, args.command):
         print(f"report: wrote {path}", file=sys.stderr)
     return 0
 
@@ -158,15 +166,15 @@ def report_main(argv: list[str]) -> int:
     """Write summary.md and summary.png from the tables, or with --page the results page."""
     from fixclr.results.report import write_report
 
-    parser = argparse.ArgumentParser(prog="fixclr report", description=report_main.__doc__)
+    parser = ArgumentParser(prog="fixclr report", description=report_main.__doc__)
     _add_sweep_options(parser)
     parser.add_argument("--out", help="report folder (default: next to the tables folder: report/)")
     _add_page_options(parser)
     args = parser.parse_args(argv)
     if args.page:
         return _page_main(parser, args)
-    if args.grid or args.ablation or args.many or args.search or args.command:
-        parser.error("--grid, --ablation, --many, --search and --command go with --page")
+    if args.spec or args.results or args.command:
+        parser.error("--spec, --results and --command go with --page")
     runs_dir, folds = _sweep_folds(args.sweep) if args.sweep else (None, [])
     tables = _tables_dir(args, runs_dir)
     if not (tables / "summary.parquet").is_file():

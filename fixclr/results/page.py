@@ -1,12 +1,15 @@
-"""``docs/results.md``: the demo's results page, built only from the Parquet tables of three sweeps.
+"""A results page (e.g. docs/results.md) from the Parquet tables of one or more sweeps, laid out by a
+page spec (a YAML file kept next to the sweep configs, e.g. config/results_page.yaml).
 
-The main grid (``config/grid.yaml``: every method with and without FixCLR), the ablation
-(``config/ablation.yaml``) and the many-domains sweep (``config/many_domains.yaml``) each wrote
-``<results_dir>/tables/{folds,summary}.parquet``; the page holds their tables, FixCLR's effect per
-method as a paired difference over seeds with its standard error and a plain verdict, the grid's
-report picture (copied next to the page), the command that reproduced it, the commit and the time.
-With a hyperparameter-search sweep (``config/search.yaml``) the page also compares every method
-searched with the same budget, selected by training-domain validation from ``selected.parquet``.
+The spec names the sweeps (each its config and results folder), the page's title and prose, and its
+sections in order; each section shows parts of one sweep: ``accuracy_tables`` (methods x targets + Avg
+under each of the page's selection rules), ``picture`` (the sweep's report picture, copied next to
+the page), ``fixclr_effect`` (FixCLR's effect per method as a paired difference over seeds with its
+standard error and a plain verdict; optionally judged against a ``goal``), ``ablation_table``
+(each variant against a ``reference`` variant, optionally with rows ``borrow``ed from another sweep),
+``searched_comparison`` (a hyperparameter search under training-domain validation, from
+``selected.parquet``) and ``domain_count_comparison`` (against the sweep ``compare_with``). Seed
+averages come from fixclr.results.aggregate.seed_averages, as summary.md's Avg column does.
 """
 
 from __future__ import annotations
@@ -16,22 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from fixclr.config import DEFAULTS
 from fixclr.io import atomic_write_bytes, atomic_write_text
-from fixclr.results.aggregate import ResultError
+from fixclr.results.aggregate import ResultError, seed_averages
 from fixclr.results.selection import wide
-from fixclr.results.tables import TABLE_KEYS, format_table, paper_tables, selection_summary, variant_order
+from fixclr.results.tables import (
+    TABLE_KEYS, format_table, paper_tables, selection_summary, setting_title, variant_order)
 from fixclr.results.underfit import tables_underfit_signs, warning_lines
 
 PAGE_SELECTIONS = {"val": "source-validation selection (acc_val)", "last": "last model (acc_last)"}
-SWEEP_CONFIGS = {"grid": "config/grid.yaml", "ablation": "config/ablation.yaml", "many": "config/many_domains.yaml",
-                 "search": "config/search.yaml"}
-REFERENCE_VARIANT = "fixmatch"  # the ablation's reference: plain FixMatch
-# The ablation's reference rows (plain FixMatch and FixCLR's defaults) are the grid's folds of the
-# same settings, unless the ablation sweep ran them itself: config/ablation.yaml does not repeat them.
-ABLATION_REFERENCES = (REFERENCE_VARIANT, f"{REFERENCE_VARIANT}+fixclr")
-ABLATED = ("attract", "negatives", "embedding", "views", "lambda", "temperature")  # config/ablation.yaml's axes
+PARTS = ("accuracy_tables", "picture", "fixclr_effect", "ablation_table", "searched_comparison",
+         "domain_count_comparison")  # what a section of the page spec may show
 PICTURE_NAME = "results.png"
 HELPS = "FixCLR helps beyond its standard error"
 
@@ -85,17 +85,6 @@ def read_sweep_tables(results_dir: str | Path) -> SweepTables:
     return SweepTables(results_dir, frames["folds"], frames["summary"], selected)
 
 
-def seed_averages(folds: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """Per (setting, variant, seed): the mean of each of ``columns`` over the target domains, for the
-    seeds that have every target domain of their dataset."""
-    keys = TABLE_KEYS + ["variant", "seed"]
-    n_targets = folds.groupby("dataset")["target_domain"].transform("nunique")
-    grouped = folds.assign(n_targets=n_targets).groupby(keys, sort=True)
-    frame = grouped[columns].mean()
-    complete = grouped["target_domain"].nunique() == grouped["n_targets"].first()
-    return frame[complete].reset_index()
-
-
 def paired_difference(averages: pd.DataFrame, column: str, base: str, other: str) -> PairedDifference | None:
     """``other`` minus ``base`` on ``column``, paired by seed over one setting's seed averages;
     None when no seed has both."""
@@ -111,8 +100,8 @@ def paired_difference(averages: pd.DataFrame, column: str, base: str, other: str
 
 def _settings(averages: pd.DataFrame):
     """(title, seed averages) of each experiment setting (dataset, backbone, pretrained, labels)."""
-    for (dataset, backbone, pretrained, labels), setting in averages.groupby(TABLE_KEYS, sort=True):
-        yield f"{dataset}, {backbone}{' (ImageNet-pretrained)' if pretrained else ''}, {labels} labels per class", setting
+    for key, setting in averages.groupby(TABLE_KEYS, sort=True):
+        yield setting_title(*key), setting
 
 
 def _mean_std(values: pd.Series) -> str:
@@ -135,10 +124,10 @@ def accuracy_tables(summary: pd.DataFrame) -> list[str]:
     return lines
 
 
-def fixclr_effect(folds: pd.DataFrame, with_target: bool = False) -> list[str]:
+def fixclr_effect(folds: pd.DataFrame, goal: dict | None = None) -> list[str]:
     """Per setting and method with a +fixclr variant: the paired difference on the LODO average under
-    each selection rule, a table and one verdict sentence per method (and, ``with_target``, whether
-    issue 6's bar is met)."""
+    each selection rule, a table and one verdict sentence per method (and, with a ``goal``, the
+    sentence judging it: ``goal_statement``)."""
     columns = {selection: f"acc_{selection}" for selection in PAGE_SELECTIONS}
     lines = []
     for title, setting in _settings(seed_averages(folds, list(columns.values()))):
@@ -158,27 +147,28 @@ def fixclr_effect(folds: pd.DataFrame, with_target: bool = False) -> list[str]:
             lines += [f"**{title}**: FixCLR minus the method alone, target accuracy averaged over the target "
                       "domains, paired by seed (SE = std(d) / sqrt(seeds)).", "",
                       _markdown_table(rows, "method"), *sentences, ""]
-            lines += [_target_statement(val_differences), ""] if with_target else []
+            lines += [goal_statement(val_differences, goal), ""] if goal else []
     return lines
 
 
-def _target_statement(differences: dict[str, PairedDifference]) -> str:
-    """Issue 6's bar: FixMatch and at least two other SSL methods helped beyond the SE (val selection);
-    and, as a stricter reading, which ones clear two standard errors."""
-    ssl = [method for method in differences if method != "erm"]
-    helped = [method for method in ssl if differences[method].verdict() == HELPS]
-    strict = [method for method in ssl if differences[method].mean > 2 * differences[method].se]
-    met = "fixmatch" in helped and len(helped) >= 3
-    return (f"With source-validation selection FixCLR helps beyond its standard error for {len(helped)} of "
-            f"{len(ssl)} SSL methods{' (' + ', '.join(helped) + ')' if helped else ''}. The project's target "
-            f"(FixMatch and at least two other SSL methods) is **{'met' if met else 'not met'}**. One standard "
-            f"error is a weak bar with {max(d.seeds for d in differences.values())} seeds: beyond two standard "
-            f"errors FixCLR helps for {', '.join(strict) if strict else 'none of them'}.")
+def goal_statement(differences: dict[str, PairedDifference], goal: dict) -> str:
+    """The spec's ``goal.text`` filled in from FixCLR's effects under source-validation selection:
+    the methods other than ``goal.baselines`` it helps beyond one standard error ({helped_count} of
+    {count}{helped_list}), beyond two ({strict}), the most paired seeds ({seeds}), and {verdict}: "met"
+    when it helps every method of ``goal.required`` and at least ``goal.at_least`` methods."""
+    methods = [method for method in differences if method not in goal.get("baselines", [])]
+    helped = [method for method in methods if differences[method].verdict() == HELPS]
+    strict = [method for method in methods if differences[method].mean > 2 * differences[method].se]
+    met = all(method in helped for method in goal.get("required", [])) and len(helped) >= goal.get("at_least", 1)
+    return " ".join(goal["text"].split()).format(
+        helped_count=len(helped), count=len(methods), helped_list=f" ({', '.join(helped)})" if helped else "",
+        verdict="met" if met else "not met", seeds=max(d.seeds for d in differences.values()),
+        strict=", ".join(strict) if strict else "none of them")
 
 
-def ablation_table(folds: pd.DataFrame) -> list[str]:
+def ablation_table(folds: pd.DataFrame, reference: str) -> list[str]:
     """Each ablation variant's LODO average (val and last selection), its source-validation accuracy
-    and its paired difference from plain FixMatch; names the variant source validation would pick."""
+    and its paired difference from the ``reference`` variant; names the variant source validation would pick."""
     columns = {"target Avg, val": "acc_val", "target Avg, last": "acc_last", "source val (last)": "val_acc_last"}
     lines = []
     for title, setting in _settings(seed_averages(folds, list(columns.values()))):
@@ -186,27 +176,27 @@ def ablation_table(folds: pd.DataFrame) -> list[str]:
         for variant in variant_order(setting["variant"]):
             runs = setting[setting["variant"] == variant]
             rows[variant] = {name: _mean_std(runs[column]) for name, column in columns.items()}
-            diff = paired_difference(setting, "acc_val", REFERENCE_VARIANT, variant)
-            rows[variant][f"Δ vs {REFERENCE_VARIANT}, val ± SE"] = diff.text() if diff and variant != REFERENCE_VARIANT else "–"
+            diff = paired_difference(setting, "acc_val", reference, variant)
+            rows[variant][f"Δ vs {reference}, val ± SE"] = diff.text() if diff and variant != reference else "–"
         source_val = setting.groupby("variant")["val_acc_last"].mean()
         fixclr_variants = source_val[[v for v in source_val.index if "+fixclr" in v]]
         lines += [f"**{title}**: target accuracy averaged over target domains (mean ± std over seeds), "
                   "mean source-validation accuracy of the last model, and the paired difference from "
-                  f"plain {REFERENCE_VARIANT}.", "", _markdown_table(rows, "variant")]
+                  f"plain {reference}.", "", _markdown_table(rows, "variant")]
         if not fixclr_variants.empty:
             lines += [f"Chosen on source validation alone, the FixCLR setting would be "
                       f"`{fixclr_variants.idxmax()}` ({fixclr_variants.max():.1f} % source-validation accuracy).", ""]
     return lines
 
 
-def borrowed_references(ablation: pd.DataFrame) -> list[str]:
-    """The reference variants the ablation did not run itself (its table takes them from the grid)."""
-    return [variant for variant in ABLATION_REFERENCES if variant not in set(ablation["variant"])]
+def borrowed_rows(folds: pd.DataFrame, variants: list[str]) -> list[str]:
+    """The ``variants`` a sweep did not run itself (its table takes them from another sweep)."""
+    return [variant for variant in variants if variant not in set(folds["variant"])]
 
 
-def with_grid_references(ablation: pd.DataFrame, grid: pd.DataFrame) -> pd.DataFrame:
-    """The ablation's folds plus the grid's folds of the reference variants the ablation did not run."""
-    return pd.concat([grid[grid["variant"].isin(borrowed_references(ablation))], ablation], ignore_index=True)
+def with_borrowed_rows(folds: pd.DataFrame, other: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
+    """``folds`` plus ``other``'s folds of the ``variants`` that ``folds`` lacks."""
+    return pd.concat([other[other["variant"].isin(borrowed_rows(folds, variants))], folds], ignore_index=True)
 
 
 def domain_count_comparison(few: pd.DataFrame, many: pd.DataFrame) -> list[str]:
@@ -230,7 +220,7 @@ def searched_comparison(search: SweepTables) -> list[str]:
     selected values, and which trials (hyperparameters) were selected how often."""
     if search.selected is None:
         raise ResultError(f"{search.results_dir / 'tables' / 'selected.parquet'} does not exist: rerun the "
-                                "search sweep's aggregate rule")
+                          "search sweep's aggregate rule")
     trials = int(search.folds["trials"].max())
     lines = [f"Every variant had the same budget of {trials} trials (trial 0: the sweep's settings; trials 1-"
              f"{trials - 1}: drawn from the distributions each method declares, `fixclr/hparams.py`). Selection "
@@ -248,88 +238,160 @@ def searched_comparison(search: SweepTables) -> list[str]:
     return lines
 
 
-def wall_time_text(sweeps: dict[str, SweepTables]) -> str:
+@dataclass(frozen=True)
+class PageSpec:
+    """A page spec file: ``sweeps`` (name -> {config, results_dir}), ``title``, ``intro``,
+    ``reproduce`` (the line above the command), ``picture`` ({sweep, caption}) and ``sections``."""
+
+    path: Path
+    sweeps: dict[str, dict]
+    title: str
+    intro: str
+    reproduce: str
+    picture: dict
+    sections: list[dict]
+
+
+def read_page_spec(path: str | Path) -> PageSpec:
+    """The page spec at ``path``; a bad one is an error naming the file and key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResultError(f"{path}: no such page spec file")
+    spec = yaml.safe_load(path.read_text())
+    if not isinstance(spec, dict):
+        raise ResultError(f"{path}: a page spec must be a YAML mapping")
+    missing = [key for key in ("sweeps", "title", "sections", "picture") if key not in spec]
+    if missing:
+        raise ResultError(f"{path}: missing key(s) {', '.join(missing)}")
+    sweeps = spec["sweeps"]
+    for name, sweep in sweeps.items():
+        if not (isinstance(sweep, dict) and {"config", "results_dir"} <= set(sweep)):
+            raise ResultError(f"{path}: sweeps.{name}: needs config and results_dir")
+    named = [("picture.sweep", spec["picture"].get("sweep"))]
+    for index, section in enumerate(spec["sections"]):
+        where = f"sections[{index}]"
+        named += [(f"{where}.sweep", section.get("sweep")), (f"{where}.compare_with", section.get("compare_with", ...)),
+                  (f"{where}.borrow.sweep", (section.get("borrow") or {}).get("sweep", ...))]
+        unknown = [part for part in section.get("show", []) if part not in PARTS]
+        if unknown:
+            raise ResultError(f"{path}: {where}.show: unknown part(s) {', '.join(unknown)}; known: {', '.join(PARTS)}")
+        if "ablation_table" in section.get("show", []) and "reference" not in section:
+            raise ResultError(f"{path}: {where}: ablation_table needs a reference variant")
+    for key, name in named:
+        if name is not ... and name not in sweeps:
+            raise ResultError(f"{path}: {key}: {name!r} is not one of sweeps: {', '.join(sweeps)}")
+    return PageSpec(path, sweeps, spec["title"], " ".join(spec.get("intro", "").split()),
+                    spec.get("reproduce", "Reproduce:"), spec["picture"], spec["sections"])
+
+
+def wall_time_text(sweeps: dict[str, SweepTables], spec: PageSpec) -> str:
     """Folds and their summed wall time per sweep (result.json's wall_s) and in all."""
     def clock(seconds: float) -> str:
         seconds = round(seconds)
         return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
-    parts = [f"{Path(SWEEP_CONFIGS[name]).stem}: {len(t.folds)} folds, {clock(t.folds['wall_s'].sum())} "
+    parts = [f"{_label(spec, name)}: {len(t.folds)} folds, {clock(t.folds['wall_s'].sum())} "
              f"(longest fold {t.folds['wall_s'].max():.0f} s)" for name, t in sweeps.items()]
     total = sum(t.folds["wall_s"].sum() for t in sweeps.values())
     return (f"Training wall time of the folds, summed (result.json `wall_s`, h:mm:ss; without process start-up, "
             f"data preparation and waiting for a core): {'; '.join(parts)}; in all {clock(total)}.")
 
 
-def reproduce_command(page: Path, dirs: dict[str, Path]) -> str:
+def _label(spec: PageSpec, name: str) -> str:
+    """A sweep's name on the page: its config file's stem."""
+    return Path(spec.sweeps[name]["config"]).stem
+
+
+def reproduce_command(page: Path, spec: PageSpec, dirs: dict[str, Path]) -> str:
     """The shell sequence that runs the sweeps into ``dirs`` and writes ``page``."""
-    runs = [f"snakemake --cores 2 --configfile {SWEEP_CONFIGS[name]} --config results_dir={d}" for name, d in dirs.items()]
-    options = " ".join(f"--{name} {d}" for name, d in dirs.items())
-    return " && \\\n".join([*runs, f"fixclr report --page {page} {options}"])
+    runs = [f"snakemake --cores 2 --configfile {spec.sweeps[name]['config']} --config results_dir={d}"
+            for name, d in dirs.items()]
+    options = " ".join(f"--results {name}={d}" for name, d in dirs.items())
+    return " && \\\n".join([*runs, f"fixclr report --page {page} --spec {spec.path} {options}"])
 
 
-def underfit_section(warnings: dict[str, list[str]]) -> list[str]:
+def underfit_section(warnings: dict[str, list[str]], spec: PageSpec) -> list[str]:
     """The page's underfitting warning per sweep, naming the folds; nothing when no sweep has one."""
     lines = []
     for name, warning in warnings.items():
         if warning:
-            lines += [f"**{Path(SWEEP_CONFIGS[name]).stem}** {warning[0]}", "",
-                      *[f"- {line.strip()}" for line in warning[1:]], ""]
+            lines += [f"**{_label(spec, name)}** {warning[0]}", "", *[f"- {line.strip()}" for line in warning[1:]], ""]
     return ["## Underfitting warning", "", *lines] if lines else []
 
 
-def results_page(sweeps: dict[str, SweepTables], command: str, picture: str = PICTURE_NAME,
+def section_lines(section: dict, sweeps: dict[str, SweepTables], picture: str, caption: str) -> list[str]:
+    """One section of the page: its heading, its ``text`` and the parts it ``show``s of its sweep."""
+    tables = sweeps[section["sweep"]]
+    other = sweeps.get(section.get("compare_with"))
+    lines = [f"## {section['heading']}", ""]
+    folds, text = tables.folds, " ".join(section.get("text", "").split())
+    if "borrow" in section and section["borrow"]["sweep"] in sweeps:
+        borrow = section["borrow"]
+        borrowed = borrowed_rows(folds, borrow["variants"])
+        folds = with_borrowed_rows(folds, sweeps[borrow["sweep"]].folds, borrow["variants"])
+        text += " " + " ".join(borrow["text"].split()).format(rows=" and ".join(borrowed)) if borrowed else ""
+    if "defaults" in section:
+        text = text.format(defaults=", ".join(f"{key} {value}" for key, value in DEFAULTS["fixclr"].items()
+                                              if key in section["defaults"]))
+    lines += [text, ""] if text else []
+    for part in section.get("show", []):
+        if part == "accuracy_tables":
+            lines += accuracy_tables(tables.summary)
+        elif part == "picture":
+            lines += [f"![{caption}]({picture})", ""]
+        elif part == "fixclr_effect":
+            lines += fixclr_effect(folds, section.get("goal"))
+        elif part == "ablation_table":
+            lines += ablation_table(folds, section["reference"])
+        elif part == "searched_comparison":
+            lines += searched_comparison(tables)
+        elif part == "domain_count_comparison" and other is not None:
+            lines += domain_count_comparison(other.folds, folds)
+    return lines
+
+
+def results_page(spec: PageSpec, sweeps: dict[str, SweepTables], command: str, picture: str = PICTURE_NAME,
                  underfit: dict[str, list[str]] | None = None) -> str:
-    """The page's markdown from the sweeps' tables (keys ``grid`` and optionally ``ablation``, ``many``)
-    and, per sweep, its underfitting warning (lines of fixclr.results.underfit.warning_lines)."""
+    """The page's markdown: the spec's title, intro and the command, the folds' commits and wall time,
+    each sweep's underfitting warning (lines of fixclr.results.underfit.warning_lines), then each
+    section of the spec whose sweep is among ``sweeps``."""
     commits = sorted({str(c) for t in sweeps.values() for c in t.folds["git_commit"].fillna("unknown")})
-    grid = sweeps["grid"]
-    lines = ["# Results on the demo dataset", "",
-             "Generated by `fixclr report --page` from the Parquet tables the sweeps wrote; do not edit by hand. "
-             "Cells: target-domain accuracy (%), mean ± std over seeds; Avg: mean over target domains per seed, "
-             "then mean ± std over seeds. Selection: acc_val = the step with the best source-validation accuracy "
-             "(no target label is used), acc_last = the final model.", "",
-             "Reproduce (CPU runs are deterministic):", "", "```bash", command, "```", "",
+    lines = [f"# {spec.title}", "", *([spec.intro, ""] if spec.intro else []),
+             spec.reproduce, "", "```bash", command, "```", "",
              f"Commit{'s' if len(commits) > 1 else ''} of the folds: {', '.join(f'`{c}`' for c in commits)}. "
-             + wall_time_text(sweeps), "",
-             *underfit_section(underfit or {}),
-             "## Main grid: every method with and without FixCLR", "", *accuracy_tables(grid.summary),
-             f"![Target accuracy per domain, method next to method+FixCLR]({picture})", "",
-             "## Does FixCLR help?", "", *fixclr_effect(grid.folds, with_target=True)]
-    if "ablation" in sweeps:
-        defaults = ", ".join(f"{key} {value}" for key, value in DEFAULTS["fixclr"].items() if key in ABLATED)
-        borrowed = borrowed_references(sweeps["ablation"].folds)
-        lines += ["## Ablation of FixCLR (on FixMatch)", "",
-                  f"Each variant changes one setting from the trainer's defaults ({defaults}; fixclr/config.py, "
-                  "chosen on source validation). Target accuracy is reported here, never used to choose."
-                  + (f" The rows {' and '.join(borrowed)} are the main grid's folds." if borrowed else ""), "",
-                  *ablation_table(with_grid_references(sweeps["ablation"].folds, grid.folds))]
-    if "search" in sweeps:
-        lines += ["## Every method searched with the same budget", "", *searched_comparison(sweeps["search"])]
-    if "many" in sweeps:
-        many = sweeps["many"]
-        lines += ["## Many domains", "", *accuracy_tables(many.summary), *fixclr_effect(many.folds),
-                  *domain_count_comparison(grid.folds, many.folds)]
+             + wall_time_text(sweeps, spec), "",
+             *underfit_section(underfit or {}, spec)]
+    for section in spec.sections:
+        if section["sweep"] in sweeps:
+            lines += section_lines(section, sweeps, picture, spec.picture.get("caption", "results"))
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_results_page(out: str | Path, grid: str | Path, ablation: str | Path | None = None,
-                       many: str | Path | None = None, command: str | None = None,
-                       search: str | Path | None = None) -> tuple[Path, Path]:
-    """Write the page ``out`` and, next to it, the grid report's picture as ``results.png``.
+def write_results_page(out: str | Path, spec_path: str | Path, results: dict[str, str | Path] | None = None,
+                       command: str | None = None) -> tuple[Path, Path]:
+    """Write the page ``out`` from the page spec at ``spec_path`` and, next to it, the report picture
+    of the spec's ``picture.sweep`` as ``results.png``.
 
-    ``grid``, ``ablation``, ``many`` and ``search`` are the sweeps' results folders (``<dir>/tables/*.parquet``,
-    ``<dir>/report/summary.png``); ``command`` defaults to :func:`reproduce_command`.
+    ``results`` maps sweep names of the spec to their results folders (``<dir>/tables/*.parquet``,
+    ``<dir>/report/summary.png``); only those sweeps are on the page. Default: every sweep of the spec
+    at its ``results_dir``. ``command`` defaults to :func:`reproduce_command`.
     """
-    out = Path(out)
-    dirs = {name: Path(d) for name, d in (("grid", grid), ("ablation", ablation), ("many", many), ("search", search))
-            if d is not None}
+    out, spec = Path(out), read_page_spec(spec_path)
+    results = results or {name: sweep["results_dir"] for name, sweep in spec.sweeps.items()}
+    unknown = [name for name in results if name not in spec.sweeps]
+    if unknown:
+        raise ResultError(f"{spec.path}: no sweep {', '.join(map(repr, unknown))} (sweeps: {', '.join(spec.sweeps)})")
+    dirs = {name: Path(results[name]) for name in spec.sweeps if name in results}  # in the spec's order
+    if spec.picture["sweep"] not in dirs:
+        raise ResultError(f"the page's picture is sweep {spec.picture['sweep']!r}'s ({spec.path}: picture.sweep): "
+                          "give its results folder")
     sweeps = {name: read_sweep_tables(d) for name, d in dirs.items()}
-    figure = dirs["grid"] / "report" / "summary.png"
+    figure = dirs[spec.picture["sweep"]] / "report" / "summary.png"
     if not figure.is_file():
-        raise FileNotFoundError(f"{figure} does not exist: run the grid sweep's report rule (snakemake) first")
+        raise FileNotFoundError(f"{figure} does not exist: run the {spec.picture['sweep']} sweep's report rule "
+                                "(snakemake) first")
     underfit = {name: warning_lines(tables_underfit_signs(d / "tables"), len(sweeps[name].folds)) for name, d in dirs.items()}
-    text = results_page(sweeps, command or reproduce_command(out, dirs), underfit=underfit)
+    text = results_page(spec, sweeps, command or reproduce_command(out, spec, dirs), underfit=underfit)
     picture = out.parent / PICTURE_NAME
     atomic_write_bytes(picture, figure.read_bytes())
     atomic_write_text(out, text)

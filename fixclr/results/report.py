@@ -16,7 +16,7 @@ from fixclr.io import atomic_write_bytes, atomic_write_text  # noqa: E402
 from fixclr.results.aggregate import AVERAGE_TARGET, SELECTIONS  # noqa: E402
 from fixclr.results.selection import RULE_NAMES  # noqa: E402
 from fixclr.results.tables import (  # noqa: E402
-    METRIC_NAMES, TABLE_KEYS, format_table, label_rows, paper_tables, selected_trials, variant_order)
+    METRIC_NAMES, TABLE_KEYS, format_table, label_rows, paper_tables, selected_trials, setting_title, variant_order)
 
 
 def summary_markdown(summary: pd.DataFrame, missing: list[str], n_folds: int,
@@ -59,8 +59,7 @@ def summary_figure(summary: pd.DataFrame, selection: str = "last") -> bytes:
                    capsize=3, label=variant)
         ax.set_xticks(range(len(targets)), [t if t != AVERAGE_TARGET else "Avg" for t in targets])
         ax.set_ylabel(f"target accuracy (%), {selection}")
-        dataset, backbone, pretrained, labels = key
-        ax.set_title(f"{dataset}, {backbone}{' pretrained' if pretrained else ''}, {labels} labels/class")
+        ax.set_title(setting_title(*key, short=True))
         ax.set_ylim(0, 100)
         ax.legend(fontsize="small", ncols=min(len(variants), 4))
     fig.tight_layout()

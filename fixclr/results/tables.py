@@ -23,6 +23,14 @@ def variant_order(variants) -> list[str]:
     return sorted(set(variants), key=lambda name: (name.split("+")[0].split("-")[0], name))
 
 
+def setting_title(dataset: str, backbone: str, pretrained: bool, labels: int, short: bool = False) -> str:
+    """The title of one experiment setting (a ``TABLE_KEYS`` value): ``digits, cnn, 10 labels per
+    class``, with ``(ImageNet-pretrained)`` after a pretrained backbone; ``short`` for a figure's panel."""
+    if short:
+        return f"{dataset}, {backbone}{' pretrained' if pretrained else ''}, {labels} labels/class"
+    return f"{dataset}, {backbone}{' (ImageNet-pretrained)' if pretrained else ''}, {labels} labels per class"
+
+
 def label_rows(summary: pd.DataFrame) -> pd.DataFrame:
     """``summary`` with a ``row`` column: the variant, plus the regularizer settings that differ
     where one variant ran with several (e.g. FixCLR defaults changed between folds)."""
@@ -69,10 +77,7 @@ def paper_tables(summary: pd.DataFrame, selection: str = "last", metric: str = "
         table = table.reindex(index=variant_order(table.index), columns=targets + [AVERAGE_TARGET])
         table = table.rename(columns={AVERAGE_TARGET: "Avg"}).fillna("–")
         table.index.name = "method"
-        dataset, backbone, pretrained, labels = key
-        title = (f"{dataset}, {backbone}{' (ImageNet-pretrained)' if pretrained else ''}, "
-                 f"{labels} labels per class, target {METRIC_NAMES[metric]} (%), selection: {selection}")
-        tables[title] = table
+        tables[f"{setting_title(*key)}, target {METRIC_NAMES[metric]} (%), selection: {selection}"] = table
     return tables
 
 

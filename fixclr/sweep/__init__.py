@@ -30,10 +30,10 @@ from fixclr.sweep.paths import (
     manifest_path,
     shards_dir,
     split_path,
-    variant_name,
     weights_path,
 )
 from fixclr.sweep.schema import sweep_schema
+from fixclr.variant import variant_name
 
 __all__ = [
     "SLURM_LAUNCH_ENV",

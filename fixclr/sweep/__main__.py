@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from fixclr.errors import run_main
 from fixclr.sweep.folds import Fold, write_fold_spec
 from fixclr.sweep.load import SLURM_LAUNCH_ENV
 
@@ -24,4 +25,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_main("python -m fixclr.sweep", main, sys.argv[1:]))

@@ -10,7 +10,7 @@ from data_prep.manifest import MANIFEST_DOMAIN
 from fixclr.sweep.errors import SweepConfigError
 from fixclr.sweep.facts import DatasetFacts, dataset_facts, facts_before_ingest, target_domains
 from fixclr.sweep.folds import fold_spec
-from fixclr.sweep.paths import variant_name
+from fixclr.variant import variant_name
 
 
 def semantic_errors(sweep: dict) -> list[str]:
@@ -28,7 +28,7 @@ def _variant_folder_errors(sweep: dict) -> list[str]:
     one silently never running: refused (naming both), rather than renaming existing folders."""
     errors, first_index = [], {}
     for index, variant in enumerate(sweep["sweep"]["variants"]):
-        name = variant_name({"regularizer": "none", **variant})
+        name = variant_name(variant)
         if name in first_index:
             errors.append(f"sweep.variants[{index}] and sweep.variants[{first_index[name]}] both have the run folders "
                           f"of variant {name!r}: give one of them a distinct tag: (e.g. tag: steps=400)")

@@ -11,7 +11,8 @@ import yaml
 
 from fixclr.io import atomic_write_text
 from fixclr.sweep.facts import target_domains
-from fixclr.sweep.paths import backbone_slug, manifest_path, split_path, variant_name, weights_path
+from fixclr.sweep.paths import backbone_slug, manifest_path, split_path, weights_path
+from fixclr.variant import variant_name
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ def fold_spec(sweep: dict, dataset: str, backbone: str, pretrained: bool, varian
         labels_per_class=labels,
         seed=seed,
         out_dir=str(run_dir),
+        variant=variant_name(variant),  # the one name of the variant: its folder, result.json, the tables
     )
     fixclr = {**sweep["fixclr"], **variant.get("fixclr", {})}
     if variant["regularizer"] == "fixclr" and fixclr:

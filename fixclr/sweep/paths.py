@@ -34,13 +34,3 @@ def backbone_slug(backbone: str) -> str:
 def weights_path(sweep: dict, backbone: str) -> Path:
     """The local ImageNet weights file of a pretrained backbone."""
     return Path(sweep["weights_dir"], f"{backbone_slug(backbone)}.pth")
-
-
-def variant_name(variant: dict) -> str:
-    """``<method>[+<regularizer>][-<tag>]``: the variant's folder and table row name."""
-    name = variant["method"]
-    if variant["regularizer"] != "none":
-        name += f"+{variant['regularizer']}"
-    if "tag" in variant:
-        name += f"-{variant['tag']}"
-    return name

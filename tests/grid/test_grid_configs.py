@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from workflow_helpers import REPO, job_counts, snakemake
 
@@ -22,7 +24,23 @@ ABLATION_CHANGES = {
 
 
 def _variants(folds) -> list[str]:
-    return list(dict.fromkeys(fold.run_dir.parts[-4] for fold in folds))
+    return list(dict.fromkeys(fold.spec["train"]["variant"] for fold in folds))
+
+
+@pytest.mark.parametrize("name", ["config", "grid", "ablation", "many_domains", "search", "multi"])
+def test_each_fold_yaml_names_its_variant_the_folder_has_and_the_hash_ignores_it(name):
+    """The variant is decided at planning: train.variant in fold.yaml is the run folder's variant level
+    (above t<trial> in a search), and, a runtime key, it leaves the config hash as it was without it."""
+    from fixclr import config
+
+    sweep = load_sweep(CONFIGS / f"{name}.yaml")
+    folds = expand_folds(sweep)
+    for fold in folds:
+        below = fold.run_dir.relative_to(Path(sweep["results_dir"], "runs")).parts  # dataset/backbone/variant/...
+        assert fold.spec["train"]["variant"] == below[2], fold.run_dir
+    train = folds[-1].spec["train"]
+    without = {key: value for key, value in train.items() if key != "variant"}
+    assert config.config_hash(config.resolve(train)) == config.config_hash(config.resolve(without))
 
 
 @pytest.mark.parametrize(("name", "domains", "folds"), [

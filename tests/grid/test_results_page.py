@@ -1,7 +1,10 @@
-"""``fixclr report --page``: docs/results.md from three sweeps' Parquet tables, on hand-written
-result.json folders whose seed averages are chosen so that every difference is known by hand."""
+"""``fixclr report --page``: docs/results.md from three sweeps' Parquet tables, laid out by
+config/results_page.yaml, on hand-written result.json folders whose seed averages are chosen so that
+every difference is known by hand."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from result_files import write_fold
@@ -10,6 +13,7 @@ from fixclr.cli import main as fixclr
 from fixclr.results.cli import aggregate_main, report_main
 from fixclr.results.page import PairedDifference
 
+SPEC = Path(__file__).resolve().parents[2] / "config" / "results_page.yaml"
 DOMAINS4 = ["mono", "color", "photo", "rotated"]
 DOMAINS6 = DOMAINS4 + ["outline", "noisy"]
 TARGET_OFFSETS = {"mono": 3.0, "color": -1.0, "photo": -4.0, "rotated": 2.0, "outline": 1.0, "noisy": -1.0}
@@ -61,8 +65,8 @@ def three_sweeps(tmp_path, monkeypatch):
 
 
 def _page(three_sweeps, *extra) -> str:
-    argv = ["--page", "docs/results.md", "--grid", "results/grid", "--ablation", "results/ablation",
-            "--many", "results/many_domains", *extra]
+    argv = ["--page", "docs/results.md", "--spec", str(SPEC), "--results", "grid=results/grid",
+            "--results", "ablation=results/ablation", "--results", "many_domains=results/many_domains", *extra]
     assert report_main(argv) == 0
     return (three_sweeps / "docs" / "results.md").read_text()
 
@@ -119,8 +123,8 @@ def test_ablation_many_domains_provenance_and_picture(three_sweeps):
             "many_domains: 35 folds, 0:21:54 (longest fold 90 s); in all 1:42:00.") in page
     assert ("snakemake --cores 2 --configfile config/grid.yaml --config results_dir=results/grid && \\\n"
             "snakemake --cores 2 --configfile config/ablation.yaml --config results_dir=results/ablation") in page
-    assert ("fixclr report --page docs/results.md --grid results/grid --ablation results/ablation "
-            "--many results/many_domains\n```") in page
+    assert (f"fixclr report --page docs/results.md --spec {SPEC} --results grid=results/grid --results "
+            "ablation=results/ablation --results many_domains=results/many_domains\n```") in page
     picture = three_sweeps / "docs" / "results.png"
     assert picture.read_bytes() == (three_sweeps / "results/grid/report/summary.png").read_bytes()
     assert "](results.png)" in page
@@ -129,16 +133,25 @@ def test_ablation_many_domains_provenance_and_picture(three_sweeps):
 def test_page_options_and_errors(three_sweeps, capsys):
     page = _page(three_sweeps, "--command", "make results-page")
     assert "```bash\nmake results-page\n```" in page
-    assert fixclr(["report", "--page", "docs/p.md", "--grid", "results/nope"]) == 2  # one line, exit status 2
+    page = ["report", "--page", "docs/p.md", "--spec", str(SPEC)]
+    assert fixclr([*page, "--results", "grid=results/nope"]) == 2  # one line, exit status 2
     assert "results/nope/tables/folds.parquet does not exist" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        report_main(["--page", "docs/p.md"])
-    assert "--page needs --grid RESULTS_DIR" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        report_main(["--grid", "results/grid"])
+    assert fixclr([*page]) == 2  # by default every sweep of the spec: the search sweep has not run
+    assert "results/search/tables/folds.parquet does not exist" in capsys.readouterr().err
+    assert fixclr([*page, "--results", "ablation=results/ablation"]) == 2
+    assert "picture.sweep" in capsys.readouterr().err
+    assert fixclr([*page, "--results", "gird=results/grid"]) == 2
+    assert "no sweep 'gird' (sweeps: grid, ablation, many_domains, search)" in capsys.readouterr().err
+    assert fixclr(["report", "--page", "docs/p.md"]) == 2
+    assert "--page needs --spec SPEC" in capsys.readouterr().err
+    assert fixclr(["report", "--results", "grid=results/grid"]) == 2
     assert "go with --page" in capsys.readouterr().err
+    bad = three_sweeps / "spec.yaml"
+    bad.write_text(SPEC.read_text().replace("sweep: ablation", "sweep: ablations"))
+    assert fixclr(["report", "--page", "docs/p.md", "--spec", str(bad)]) == 2
+    assert f"{bad}: sections[2].sweep: 'ablations' is not one of sweeps: grid" in capsys.readouterr().err
     (three_sweeps / "results/grid/report/summary.png").unlink()
-    assert fixclr(["report", "--page", "docs/p.md", "--grid", "results/grid"]) == 2
+    assert fixclr([*page, "--results", "grid=results/grid"]) == 2
     assert "results/grid/report/summary.png does not exist" in capsys.readouterr().err
 
 
@@ -165,7 +178,7 @@ def _write_search(results_dir) -> None:
 
 def test_page_compares_the_searched_methods_under_training_domain_validation(three_sweeps):
     _write_search(three_sweeps / "results" / "search")
-    page = _page(three_sweeps, "--search", "results/search")
+    page = _page(three_sweeps, "--results", "search=results/search")
     section = page[page.index("## Every method searched with the same budget"):]
     assert "budget of 2 trials" in section and "**training-domain validation**" in section
     assert "| fixmatch | 60.5 ± 0.7 | 60.5 ± 0.7 | 60.5 ± 0.7 | 60.5 ± 0.7 | 60.5 ± 0.7 |" in section
@@ -174,4 +187,22 @@ def test_page_compares_the_searched_methods_under_training_domain_validation(thr
     assert "| fixmatch | +6.0 ± 0.0 | -4.0 ± 0.0 | 2 | FixCLR helps beyond its standard error |" in section
     assert "| fixmatch | t0 | 8 of 8 | lr=0.03 |" in section
     assert "| fixmatch+fixclr | t1 | 8 of 8 | lr=0.0123 |" in section
-    assert "--search results/search" in page and "config/search.yaml" in page
+    assert "--results search=results/search" in page and "config/search.yaml" in page
+    assert page.index("## Ablation") < page.index("## Every method searched") < page.index("## Many domains")
+
+
+def test_a_half_finished_sweep_has_the_averages_of_summary_md(three_sweeps):
+    """softmatch+fixclr has no fold of target rotated yet: the page's paired difference uses the seed
+    averages summary.md's Avg column shows (fixclr.results.aggregate.seed_averages, over the targets
+    the variant has), where the page used to leave the method out (its own rule: every target of the
+    dataset)."""
+    _write_sweep(three_sweeps / "results" / "half", GRID, DOMAINS4,
+                 skip={("softmatch+fixclr", "rotated", seed) for seed in (0, 1, 2)})
+    summary = (three_sweeps / "results" / "half" / "report" / "summary.md").read_text()
+    assert "| softmatch+fixclr | 56.0 ± 0.0 | 60.0 ± 0.0 | 53.0 ± 0.0 | – | 56.3 ± 0.0 |" in summary  # acc_val
+    assert "| softmatch | 54.0 ± 0.0 | 58.0 ± 0.0 | 51.0 ± 0.0 | 57.0 ± 0.0 | 55.0 ± 0.0 |" in summary
+    assert report_main(["--page", "docs/half.md", "--spec", str(SPEC), "--results", "grid=results/half"]) == 0
+    page = (three_sweeps / "docs" / "half.md").read_text()
+    assert "| softmatch+fixclr | 56.0 ± 0.0 | 60.0 ± 0.0 | 53.0 ± 0.0 | – | 56.3 ± 0.0 |" in page
+    assert "| softmatch | +1.3 ± 0.0 | +1.3 ± 0.0 | 3 | FixCLR helps beyond its standard error |" in page  # 56.3 - 55
+    assert "## Ablation" not in page and "## Many domains" not in page  # sweeps not on the page

@@ -29,6 +29,7 @@ def write_fold(runs: Path, variant: str, target: str, seed: int, acc_last: float
     run_dir = runs.joinpath(dataset, backbone, variant, *trial_level, target, f"n{labels}", f"s{seed}")
     run_dir.mkdir(parents=True)
     result = {
+        "result_format": 2,
         "dataset": dataset, "target_domain": target, "source_domains": [d for d in DOMAINS if d != target],
         "ssl_method": method, "regularizer": regularizer or "none",
         "regularizer_settings": {"lambda": 0.1, "temperature": 0.2} if regularizer else {},

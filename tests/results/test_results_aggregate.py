@@ -36,6 +36,35 @@ def test_folds_rows_are_the_done_result_files(runs):
         assert row["variant"] == "fixmatch+fixclr"
 
 
+def test_the_variant_is_the_one_result_json_names_not_its_folder(runs):
+    path = write_fold(runs, "fixmatch+fixclr", "mono", 0, 70.0) / "result.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "variant": "fixmatch+fixclr-lambda=0.3"}))
+    folds, summary = tables(runs)
+    assert list(folds["variant"]) == ["fixmatch+fixclr-lambda=0.3"]
+    assert set(summary["variant"]) == {"fixmatch+fixclr-lambda=0.3"}
+
+
+def test_a_result_json_without_variant_is_an_error_naming_it(runs):
+    path = write_fold(runs, "fixmatch", "mono", 0, 70.0) / "result.json"
+    result = json.loads(path.read_text())
+    del result["variant"]
+    path.write_text(json.dumps(result))
+    with pytest.raises(ResultError, match="result.json lacks variant"):
+        tables(runs)
+
+
+def test_legacy_result_json_without_result_format_takes_the_variant_folder(runs):
+    """result.json before result_format 2: its variant lacked the sweep's tag (the trainer's own name);
+    the legacy fallback (aggregate.legacy_variant) reads the run folder's variant level instead."""
+    path = write_fold(runs, "fixmatch-steps=400", "mono", 0, 70.0) / "result.json"
+    result = json.loads(path.read_text())
+    del result["result_format"]
+    path.write_text(json.dumps({**result, "variant": "fixmatch"}))
+    write_fold(runs, "fixmatch", "mono", 0, 60.0)
+    folds, _ = tables(runs)
+    assert list(folds["variant"]) == ["fixmatch-steps=400", "fixmatch"]
+
+
 def test_summary_mean_std_count_over_seeds_and_avg_over_targets(runs):
     accuracy = {(t, s): 50.0 + 3 * i + s * s for i, t in enumerate(DOMAINS) for s in range(3)}
     for (target, seed), acc in accuracy.items():

@@ -88,7 +88,8 @@ def test_results_and_report_show_the_warning(sweep_with_records, capsys):
 
 def test_the_results_page_shows_the_warning(sweep_with_records):
     assert report_main(["--sweep", "sweep.yaml"]) == 0
-    assert report_main(["--page", "docs/page.md", "--grid", "results"]) == 0
+    spec = Path(__file__).resolve().parents[2] / "config" / "results_page.yaml"
+    assert report_main(["--page", "docs/page.md", "--spec", str(spec), "--results", "grid=results"]) == 0
     page = Path("docs/page.md").read_text()
     assert "## Underfitting warning\n\n**grid** warning: 2 of 4 finished folds look underfit" in page
     assert "- digits-dg-mini/cnn/erm/photo/n10/s0: target accuracy still rising" in page

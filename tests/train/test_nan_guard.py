@@ -14,14 +14,17 @@ import torch
 
 from fixclr.config import resolve
 from fixclr.data.loader import load_fold
-from fixclr.engine import NonFiniteLossError, Trainer
+from fixclr.engine import FIGURE_NAMES, NonFiniteLossError, Trainer
 from fixclr.train import run_fold
 
 
 def test_first_non_finite_step_is_recorded_on_the_device_and_reported_later(fold_cfg):
     cfg = resolve({**fold_cfg, "regularizer": "fixclr"})
     trainer = Trainer(cfg, load_fold(cfg), torch.device("cpu"))
-    assert trainer.train_step() is None  # nothing comes to the host per step
+    figures = trainer.train_step()  # named figures, left on the device: nothing comes to the host per step
+    values = dict(zip(FIGURE_NAMES, [*figures.losses, *figures.counts]))
+    assert all(isinstance(v, torch.Tensor) and v.dim() == 0 and not v.requires_grad for v in values.values())
+    assert values["unlabeled"] == (trainer.sampler.unlabeled_batch if trainer.method.uses_unlabeled else 0)
     trainer.train_step()
     assert trainer.step_figures()["loss"] > 0  # steps 0 and 1 were finite
     with torch.no_grad():

@@ -19,7 +19,7 @@ RESULT_KEYS = {
     "dataset", "target_domain", "source_domains", "ssl_method", "regularizer", "regularizer_settings", "variant",
     "backbone", "pretrained", "labels_per_class", "seed", "acc_last", "acc_val", "acc_oracle", "val_acc_last",
     "best_val_step", "oracle_step", "steps", "wall_s", "images_per_s", "device", "gpus", "world_size", "git_commit",
-    "config_hash", "trial", "trials", "hparams",
+    "config_hash", "trial", "trials", "hparams", "result_format",
 }
 
 
@@ -32,6 +32,8 @@ def test_method_trains_three_steps_and_predicts(fold_cfg, method, regularizer):
     assert (out / "done").exists() and (out / "config.yaml").exists()
     assert set(result) == RESULT_KEYS
     assert result["ssl_method"] == method and result["regularizer"] == regularizer and result["steps"] == 3
+    assert result["result_format"] == 2  # a hand-written fold config without `variant`: method[+regularizer]
+    assert result["variant"] == method + ("" if regularizer == "none" else f"+{regularizer}")
     assert result["source_domains"] == ["color", "photo", "rotated"] and result["labels_per_class"] == 10
     for key in ("acc_last", "acc_val", "acc_oracle", "val_acc_last"):
         assert 0.0 <= result[key] <= 100.0
